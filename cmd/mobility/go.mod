@@ -1,0 +1,7 @@
+module github.com/mobilitycorp/platform/cmd/mobility
+
+go 1.26.0
+
+require github.com/mobilitycorp/platform/pkg v0.0.0
+
+replace github.com/mobilitycorp/platform/pkg => ../../pkg
