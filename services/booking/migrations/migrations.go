@@ -1,0 +1,15 @@
+// Package migrations embeds the booking service's SQL migrations (goose format),
+// applied at start-up after the platform's shared set.
+package migrations
+
+import (
+	"embed"
+
+	"github.com/mobilitycorp/platform/pkg/postgres"
+)
+
+//go:embed *.sql
+var files embed.FS
+
+// Set returns the service's migration set.
+func Set() postgres.MigrationSet { return postgres.MigrationSet{Name: "booking", FS: files} }

@@ -1,0 +1,66 @@
+// Command maps-proxy answers geocoding, routes, ETAs and matrices in front of external map providers.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mobilitycorp/platform/pkg/config"
+	"github.com/mobilitycorp/platform/pkg/service"
+)
+
+// build is the version, set at link time (-ldflags "-X main.build=...").
+var build = "dev"
+
+const (
+	serviceName = "maps-proxy"
+	envPrefix   = "MAPS_"
+	defaultAddr = "127.0.0.1:8085"
+	defaultDB   = "mobility_maps"
+)
+
+// Config is the maps-proxy configuration; every variable carries the MAPS_ prefix.
+type Config struct {
+	service.Base
+}
+
+func main() {
+	if err := run(context.Background(), os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, serviceName+":", err)
+		os.Exit(1)
+	}
+}
+
+// run wires the service by hand and blocks until SIGINT/SIGTERM or a fatal error.
+// environ nil means the process environment (tests pass their own).
+func run(ctx context.Context, stdout io.Writer, environ map[string]string) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// 1. Configuration: fixed local defaults, overridden by MAPS_* variables.
+	cfg := Config{Base: service.Defaults(defaultAddr, defaultDB)}
+	if err := config.LoadFrom(envPrefix, environ, &cfg); err != nil {
+		return fmt.Errorf("load config: %w", err)
+	}
+
+	// 2. Infrastructure: logger, telemetry, PostgreSQL + migrations, Redis, Kafka, auth.
+	infra, err := service.Start(ctx, service.Options{
+		Name:      serviceName,
+		Version:   build,
+		EnvPrefix: envPrefix,
+		Stdout:    stdout,
+	}, cfg.Base, cfg)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+
+	// 3. HTTP: platform middleware, /livez, /readyz, /metrics.
+	router := infra.Router()
+
+	// 4. Serve until the signal, then shut down in order.
+	return infra.Run(ctx, router)
+}

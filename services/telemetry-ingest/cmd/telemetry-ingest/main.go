@@ -1,0 +1,69 @@
+// Command telemetry-ingest receives vehicle telemetry over MQTT, stores it in TimescaleDB and sends commands to vehicles.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mobilitycorp/platform/pkg/config"
+	"github.com/mobilitycorp/platform/pkg/postgres"
+	"github.com/mobilitycorp/platform/pkg/service"
+	"github.com/mobilitycorp/platform/services/telemetry-ingest/migrations"
+)
+
+// build is the version, set at link time (-ldflags "-X main.build=...").
+var build = "dev"
+
+const (
+	serviceName = "telemetry-ingest"
+	envPrefix   = "TELEMETRY_"
+	defaultAddr = "127.0.0.1:8082"
+	defaultDB   = "mobility_telemetry"
+)
+
+// Config is the telemetry-ingest configuration; every variable carries the TELEMETRY_ prefix.
+type Config struct {
+	service.Base
+}
+
+func main() {
+	if err := run(context.Background(), os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, serviceName+":", err)
+		os.Exit(1)
+	}
+}
+
+// run wires the service by hand and blocks until SIGINT/SIGTERM or a fatal error.
+// environ nil means the process environment (tests pass their own).
+func run(ctx context.Context, stdout io.Writer, environ map[string]string) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// 1. Configuration: fixed local defaults, overridden by TELEMETRY_* variables.
+	cfg := Config{Base: service.Defaults(defaultAddr, defaultDB)}
+	if err := config.LoadFrom(envPrefix, environ, &cfg); err != nil {
+		return fmt.Errorf("load config: %w", err)
+	}
+
+	// 2. Infrastructure: logger, telemetry, PostgreSQL + migrations, Redis, Kafka, auth.
+	infra, err := service.Start(ctx, service.Options{
+		Name:      serviceName,
+		Version:   build,
+		EnvPrefix: envPrefix,
+		Migrations: []postgres.MigrationSet{migrations.Set()},
+		Stdout:    stdout,
+	}, cfg.Base, cfg)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+
+	// 3. HTTP: platform middleware, /livez, /readyz, /metrics.
+	router := infra.Router()
+
+	// 4. Serve until the signal, then shut down in order.
+	return infra.Run(ctx, router)
+}
