@@ -3,6 +3,7 @@
 package problem
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,9 +89,11 @@ func Validation(detail string, fields ...FieldError) *Problem {
 	p.Errors = fields
 	return p
 }
-func Unauthorized(detail string) *Problem { return New(http.StatusUnauthorized, "unauthorized", "", detail) }
-func Forbidden(detail string) *Problem    { return New(http.StatusForbidden, "forbidden", "", detail) }
-func NotFound(detail string) *Problem     { return New(http.StatusNotFound, "not-found", "", detail) }
+func Unauthorized(detail string) *Problem {
+	return New(http.StatusUnauthorized, "unauthorized", "", detail)
+}
+func Forbidden(detail string) *Problem { return New(http.StatusForbidden, "forbidden", "", detail) }
+func NotFound(detail string) *Problem  { return New(http.StatusNotFound, "not-found", "", detail) }
 func Conflict(slug, detail string) *Problem {
 	return New(http.StatusConflict, slug, "", detail)
 }
@@ -116,12 +119,22 @@ func Write(w http.ResponseWriter, r *http.Request, p *Problem) {
 	_, _ = w.Write(body)
 }
 
+// Timeout reports that the request ran out of time; clients may retry.
+func Timeout(detail string) *Problem {
+	return New(http.StatusServiceUnavailable, "timeout", "", detail)
+}
+
 // WriteError writes err as a problem: a *Problem anywhere in its chain is sent as is;
+// an expired context deadline (the router's request timeout) becomes a retryable 503;
 // anything else becomes a 500 whose detail does not leak internals.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var p *Problem
 	if errors.As(err, &p) {
 		Write(w, r, p)
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		Write(w, r, Timeout("the request did not complete in time"))
 		return
 	}
 	Write(w, r, New(http.StatusInternalServerError, "internal", "", "an unexpected error occurred; it has been logged"))

@@ -1,6 +1,7 @@
 package problem_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ func TestWrite(t *testing.T) {
 	}{
 		{"problem", problem.NotFound("vehicle v1 not found"), 404, problem.TypePrefix + "not-found", "vehicle v1 not found"},
 		{"wrapped problem", fmt.Errorf("get vehicle: %w", problem.Conflict("double-booking", "overlaps")), 409, problem.TypePrefix + "double-booking", "overlaps"},
+		{"deadline is retryable", fmt.Errorf("query vehicles: %w", context.DeadlineExceeded), 503, problem.TypePrefix + "timeout", "the request did not complete in time"},
 		{"plain error hides internals", errors.New("pq: password authentication failed"), 500, problem.TypePrefix + "internal", "an unexpected error occurred; it has been logged"},
 	}
 	for _, tc := range tests {
