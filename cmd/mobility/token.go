@@ -10,6 +10,7 @@ import (
 
 	"github.com/mobilitycorp/platform/pkg/auth"
 	"github.com/mobilitycorp/platform/pkg/config"
+	"github.com/mobilitycorp/platform/pkg/service"
 )
 
 // devSecret is the HS256 secret `mobility up` gives every service. It only ever
@@ -18,7 +19,7 @@ func devSecret() config.Secret {
 	if s := os.Getenv("MOBILITY_DEV_JWT_SECRET"); s != "" {
 		return config.Secret(s)
 	}
-	return "mobility-local-development-secret-do-not-use-in-production"
+	return service.DevJWTSecret
 }
 
 const (

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -28,10 +29,16 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	kafkaAddr := fs.String("kafka", "127.0.0.1:9092", "listen address of the embedded Kafka broker")
 	pgServer := fs.String("postgres", "postgres://postgres@127.0.0.1:5432", "PostgreSQL server (databases are created per service)")
 	readyTimeout := fs.Duration("ready-timeout", 60*time.Second, "how long to wait for every service to be ready")
+	portOffset := fs.Int("port-offset", 0, "added to every platformService's fixed port (to run a second platform beside the first)")
+	dbPrefix := fs.String("database-prefix", "mobility_", "prefix of the per-platformService database names")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	services := platformServices()
+	for i := range services {
+		services[i].HTTPPort += *portOffset
+		services[i].Database = *dbPrefix + strings.TrimPrefix(services[i].Database, "mobility_")
+	}
 	for _, s := range services {
 		if _, err := os.Stat(filepath.Join(*binDir, s.Name)); err != nil {
 			return fmt.Errorf("binary for %s not found in %s (run make build): %w", s.Name, *binDir, err)
@@ -91,27 +98,27 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}(s.Name)
 	}
 
-	// 3. Wait until every service reports ready.
+	// 3. Wait until every platformService reports ready.
 	if err := waitReady(ctx, services, *readyTimeout, exited); err != nil {
 		stopAll()
 		return err
 	}
 	printBanner(out, services, *kafkaAddr)
 
-	// 4. Run until Ctrl-C or a service dies.
+	// 4. Run until Ctrl-C or a platformService dies.
 	var runErr error
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(out, "[mobility] stopping services")
 	case name := <-exited:
-		runErr = fmt.Errorf("service %s exited unexpectedly", name)
+		runErr = fmt.Errorf("platformService %s exited unexpectedly", name)
 	}
 	stopAll()
 	fmt.Fprintln(out, "[mobility] stopped")
 	return runErr
 }
 
-func serviceEnv(s service, kafkaAddr, pgServer string) []string {
+func serviceEnv(s platformService, kafkaAddr, pgServer string) []string {
 	p := s.EnvPrefix
 	return []string{
 		p + "HTTP_ADDR=" + fmt.Sprintf("127.0.0.1:%d", s.HTTPPort),
@@ -121,7 +128,7 @@ func serviceEnv(s service, kafkaAddr, pgServer string) []string {
 	}
 }
 
-func waitReady(ctx context.Context, services []service, timeout time.Duration, exited <-chan string) error {
+func waitReady(ctx context.Context, services []platformService, timeout time.Duration, exited <-chan string) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for _, s := range services {
@@ -138,7 +145,7 @@ func waitReady(ctx context.Context, services []service, timeout time.Duration, e
 			case <-ctx.Done():
 				return ctx.Err()
 			case name := <-exited:
-				return fmt.Errorf("service %s exited during start-up (see its log above)", name)
+				return fmt.Errorf("platformService %s exited during start-up (see its log above)", name)
 			case <-time.After(200 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
@@ -149,7 +156,7 @@ func waitReady(ctx context.Context, services []service, timeout time.Duration, e
 	return nil
 }
 
-func printBanner(w io.Writer, services []service, kafkaAddr string) {
+func printBanner(w io.Writer, services []platformService, kafkaAddr string) {
 	fmt.Fprintln(w, "\n[mobility] platform ready")
 	_ = printServices(w)
 	fmt.Fprintf(w, "kafka  %s   (try: kcat -b %s -L)\n", kafkaAddr, kafkaAddr)
@@ -157,7 +164,7 @@ func printBanner(w io.Writer, services []service, kafkaAddr string) {
 	fmt.Fprintln(w, "Ctrl-C stops everything.")
 }
 
-// prefixLines copies r to w line by line with a prefix, so interleaved service logs stay readable.
+// prefixLines copies r to w line by line with a prefix, so interleaved platformService logs stay readable.
 func prefixLines(w io.Writer, prefix string, r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)

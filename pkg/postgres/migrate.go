@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -34,7 +35,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, sets ...MigrationSet) erro
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
 	for _, set := range sets {
-		store, err := database.NewStore(goose.DialectPostgres, "goose_"+set.Name)
+		store, err := database.NewStore(goose.DialectPostgres, versionTable(set.Name))
 		if err != nil {
 			return fmt.Errorf("migration store %s: %w", set.Name, err)
 		}
@@ -62,4 +63,9 @@ func mustLocker(name string) lock.SessionLocker {
 		panic(err) // only fails on invalid options, which are constant here
 	}
 	return l
+}
+
+// versionTable names a set's goose table; set names may contain dashes (service names).
+func versionTable(set string) string {
+	return "goose_" + strings.NewReplacer("-", "_", ".", "_").Replace(set)
 }

@@ -91,7 +91,7 @@ func EnsureDatabase(ctx context.Context, dsn string) error {
 // MigrationSet is a directory of goose SQL migrations with its own version table,
 // so the platform's shared tables and a service's tables evolve independently.
 type MigrationSet struct {
-	Name string // version table is goose_<Name>
+	Name string // version table is goose_<Name> (dashes become underscores)
 	FS   fs.FS  // *.sql files at the root
 }
 

@@ -181,7 +181,11 @@ type Worker func(ctx context.Context) error
 // cancelled (SIGTERM), then shuts down in order: stop accepting and finish HTTP
 // requests, drain workers, flush the producer, close pools.
 func (in *Infra) Run(ctx context.Context, handler http.Handler, workers ...Worker) error {
-	relay := outbox.NewRelay(in.DB, in.Producer, in.Logger, outbox.RelayOptions{})
+	relay, err := outbox.NewRelay(in.DB, in.Producer, in.Logger, outbox.RelayOptions{Registerer: in.Telemetry.Registry})
+	if err != nil {
+		in.Close(context.WithoutCancel(ctx))
+		return fmt.Errorf("%s: outbox relay: %w", in.Name, err)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpx.Serve(gctx, in.base.HTTP, handler, in.Health, in.Logger) })
 	g.Go(func() error { return ignoreCanceled(relay.Run(gctx)) })
@@ -189,7 +193,7 @@ func (in *Infra) Run(ctx context.Context, handler http.Handler, workers ...Worke
 		g.Go(func() error { return ignoreCanceled(w(gctx)) })
 	}
 	in.Logger.Info("serving", slog.String("http", in.base.HTTP.Addr))
-	err := g.Wait()
+	err = g.Wait()
 	in.Logger.Info("shutting down")
 	in.Close(context.WithoutCancel(ctx))
 	if err != nil {

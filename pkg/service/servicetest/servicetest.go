@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/mobilitycorp/platform/pkg/events"
 	"github.com/mobilitycorp/platform/pkg/kafka/kafkatest"
 	"github.com/mobilitycorp/platform/pkg/postgres/pgtest"
@@ -25,6 +27,7 @@ type RunFunc func(ctx context.Context, stdout io.Writer, environ map[string]stri
 // Service is a service started by Start.
 type Service struct {
 	URL     string            // http://127.0.0.1:port
+	DB      *pgxpool.Pool     // the service's database, for assertions
 	Env     map[string]string // the environment it was started with
 	cancel  context.CancelFunc
 	done    chan error
@@ -36,7 +39,7 @@ type Service struct {
 // /readyz answers 200 and stops the service when the test ends.
 func Start(t testing.TB, prefix string, run RunFunc, extra map[string]string) *Service {
 	t.Helper()
-	_, dbURL := pgtest.NewWithURL(t)
+	pool, dbURL := pgtest.NewWithURL(t)
 	kcfg := kafkatest.New(t, events.Topics()...)
 	_, keys := redistest.New(t)
 	addr := freeAddr(t)
@@ -53,7 +56,7 @@ func Start(t testing.TB, prefix string, run RunFunc, extra map[string]string) *S
 		env[prefix+k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{URL: "http://" + addr, Env: env, cancel: cancel, done: make(chan error, 1)}
+	s := &Service{URL: "http://" + addr, DB: pool, Env: env, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- run(ctx, testWriter{t}, env) }()
 	t.Cleanup(func() {
 		if !s.stopped {
@@ -109,8 +112,15 @@ func (s *Service) waitReady(timeout time.Duration) error {
 // CheckLifecycle asserts what every service must do: become ready on real
 // dependencies, expose /livez and Prometheus metrics, answer unknown routes with
 // problem+json, stop cleanly on cancellation and free its port.
-func CheckLifecycle(t *testing.T, prefix string, run RunFunc) {
+// extensions lists PostgreSQL extensions the service's migrations must have created.
+func CheckLifecycle(t *testing.T, prefix string, run RunFunc, extensions ...string) {
 	s := Start(t, prefix, run, nil)
+	for _, ext := range append([]string{"plpgsql"}, extensions...) {
+		var ok bool
+		if err := s.DB.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = $1)", ext).Scan(&ok); err != nil || !ok {
+			t.Errorf("extension %s not installed by the service's migrations (err %v)", ext, err)
+		}
+	}
 
 	get := func(path string) (int, string, string) {
 		t.Helper()

@@ -51,11 +51,11 @@ func run(ctx context.Context, stdout io.Writer, environ map[string]string) error
 
 	// 2. Infrastructure: logger, telemetry, PostgreSQL + migrations, Redis, Kafka, auth.
 	infra, err := service.Start(ctx, service.Options{
-		Name:      serviceName,
-		Version:   build,
-		EnvPrefix: envPrefix,
+		Name:       serviceName,
+		Version:    build,
+		EnvPrefix:  envPrefix,
 		Migrations: []postgres.MigrationSet{migrations.Set()},
-		Stdout:    stdout,
+		Stdout:     stdout,
 	}, cfg.Base, cfg)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)

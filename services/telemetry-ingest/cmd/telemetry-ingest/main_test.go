@@ -9,5 +9,5 @@ import (
 // The service starts in-process against real PostgreSQL, Redis and a Kafka-protocol
 // broker, reports ready, serves metrics, and stops cleanly on cancellation.
 func TestServiceStartsAndStops(t *testing.T) {
-	servicetest.CheckLifecycle(t, envPrefix, run)
+	servicetest.CheckLifecycle(t, envPrefix, run, "timescaledb")
 }

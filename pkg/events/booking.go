@@ -1,0 +1,85 @@
+package events
+
+import "time"
+
+// Booking event types: reservations on TopicBookingReservations, trips on
+// TopicBookingTrips, return photos on TopicBookingReturns.
+const (
+	TypeReservationCreatedV1    = "com.mobilitycorp.booking.reservation.created.v1"
+	TypeReservationCancelledV1  = "com.mobilitycorp.booking.reservation.cancelled.v1"
+	TypeReservationExpiredV1    = "com.mobilitycorp.booking.reservation.expired.v1"
+	TypeTripStartedV1           = "com.mobilitycorp.booking.trip.started.v1"
+	TypeTripEndedV1             = "com.mobilitycorp.booking.trip.ended.v1"
+	TypeReturnPhotosSubmittedV1 = "com.mobilitycorp.booking.return.photos-submitted.v1"
+)
+
+// ReservationCreatedV1: a customer holds a vehicle from StartAt until EndAt.
+type ReservationCreatedV1 struct {
+	ReservationID string      `json:"reservation_id"`
+	CustomerID    string      `json:"customer_id"`
+	VehicleID     string      `json:"vehicle_id"`
+	VehicleType   VehicleType `json:"vehicle_type"`
+	BayID         string      `json:"bay_id,omitempty"` // pick-up bay of cars and vans
+	StartAt       time.Time   `json:"start_at"`
+	EndAt         time.Time   `json:"end_at"`
+	// Deposit is the amount payments pre-authorises, if any.
+	Deposit *Money `json:"deposit,omitempty"`
+}
+
+// ReservationCancelledV1: the customer or operations released the vehicle.
+type ReservationCancelledV1 struct {
+	ReservationID string    `json:"reservation_id"`
+	CustomerID    string    `json:"customer_id"`
+	VehicleID     string    `json:"vehicle_id"`
+	Reason        string    `json:"reason,omitempty"`
+	CancelledBy   string    `json:"cancelled_by"` // "customer" or "operations"
+	CancelledAt   time.Time `json:"cancelled_at"`
+}
+
+// ReservationExpiredV1: no trip started before the reservation ended.
+type ReservationExpiredV1 struct {
+	ReservationID string    `json:"reservation_id"`
+	CustomerID    string    `json:"customer_id"`
+	VehicleID     string    `json:"vehicle_id"`
+	ExpiredAt     time.Time `json:"expired_at"`
+}
+
+// TripStartedV1: the vehicle was unlocked for a customer.
+type TripStartedV1 struct {
+	TripID        string      `json:"trip_id"`
+	ReservationID string      `json:"reservation_id,omitempty"` // empty for walk-up rentals
+	CustomerID    string      `json:"customer_id"`
+	VehicleID     string      `json:"vehicle_id"`
+	VehicleType   VehicleType `json:"vehicle_type"`
+	StartLat      float64     `json:"start_lat"`
+	StartLon      float64     `json:"start_lon"`
+	BayID         string      `json:"bay_id,omitempty"`
+	StartedAt     time.Time   `json:"started_at"`
+}
+
+// TripEndedV1: the vehicle was locked and the trip priced.
+type TripEndedV1 struct {
+	TripID          string      `json:"trip_id"`
+	CustomerID      string      `json:"customer_id"`
+	VehicleID       string      `json:"vehicle_id"`
+	VehicleType     VehicleType `json:"vehicle_type"`
+	StartedAt       time.Time   `json:"started_at"`
+	EndedAt         time.Time   `json:"ended_at"`
+	DurationSeconds int64       `json:"duration_seconds"`
+	DistanceMeters  int64       `json:"distance_meters"`
+	Price           Money       `json:"price"`
+	EndLat          float64     `json:"end_lat"`
+	EndLon          float64     `json:"end_lon"`
+	BayID           string      `json:"bay_id,omitempty"`
+	// EndedInBay is false for a return outside a bay, which costs a fee.
+	EndedInBay bool `json:"ended_in_bay"`
+}
+
+// ReturnPhotosSubmittedV1: the customer uploaded the end-of-trip photos.
+type ReturnPhotosSubmittedV1 struct {
+	TripID      string    `json:"trip_id"`
+	CustomerID  string    `json:"customer_id"`
+	VehicleID   string    `json:"vehicle_id"`
+	PhotoKeys   []string  `json:"photo_keys"` // object-storage keys
+	SubmittedAt time.Time `json:"submitted_at"`
+}
