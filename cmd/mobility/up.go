@@ -29,8 +29,8 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	kafkaAddr := fs.String("kafka", "127.0.0.1:9092", "listen address of the embedded Kafka broker")
 	pgServer := fs.String("postgres", "postgres://postgres@127.0.0.1:5432", "PostgreSQL server (databases are created per service)")
 	readyTimeout := fs.Duration("ready-timeout", 60*time.Second, "how long to wait for every service to be ready")
-	portOffset := fs.Int("port-offset", 0, "added to every platformService's fixed port (to run a second platform beside the first)")
-	dbPrefix := fs.String("database-prefix", "mobility_", "prefix of the per-platformService database names")
+	portOffset := fs.Int("port-offset", 0, "added to every service's fixed port (to run a second platform beside the first)")
+	dbPrefix := fs.String("database-prefix", "mobility_", "prefix of the per-service database names")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,20 +98,20 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}(s.Name)
 	}
 
-	// 3. Wait until every platformService reports ready.
+	// 3. Wait until every service reports ready.
 	if err := waitReady(ctx, services, *readyTimeout, exited); err != nil {
 		stopAll()
 		return err
 	}
 	printBanner(out, services, *kafkaAddr)
 
-	// 4. Run until Ctrl-C or a platformService dies.
+	// 4. Run until Ctrl-C or a service dies.
 	var runErr error
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(out, "[mobility] stopping services")
 	case name := <-exited:
-		runErr = fmt.Errorf("platformService %s exited unexpectedly", name)
+		runErr = fmt.Errorf("service %s exited unexpectedly", name)
 	}
 	stopAll()
 	fmt.Fprintln(out, "[mobility] stopped")
@@ -145,7 +145,7 @@ func waitReady(ctx context.Context, services []platformService, timeout time.Dur
 			case <-ctx.Done():
 				return ctx.Err()
 			case name := <-exited:
-				return fmt.Errorf("platformService %s exited during start-up (see its log above)", name)
+				return fmt.Errorf("service %s exited during start-up (see its log above)", name)
 			case <-time.After(200 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
@@ -164,7 +164,7 @@ func printBanner(w io.Writer, services []platformService, kafkaAddr string) {
 	fmt.Fprintln(w, "Ctrl-C stops everything.")
 }
 
-// prefixLines copies r to w line by line with a prefix, so interleaved platformService logs stay readable.
+// prefixLines copies r to w line by line with a prefix, so interleaved service logs stay readable.
 func prefixLines(w io.Writer, prefix string, r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
