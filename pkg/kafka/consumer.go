@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mobilitycorp/platform/pkg/observability"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
@@ -147,14 +149,14 @@ func NewConsumer(cfg Config, opts ConsumerOptions, logger *slog.Logger, reg prom
 		return nil, err
 	}
 	logger = orDiscard(logger).With(slog.String("consumer_group", opts.Group))
-	consumed, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	consumed, err := observability.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kafka_consumed_records_total",
 		Help: "Record handling outcomes: ok, retry (a failed attempt that is retried), dlq.",
 	}, []string{"topic", "group", "outcome"}))
 	if err != nil {
 		return nil, err
 	}
-	duration, err := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	duration, err := observability.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "kafka_handler_duration_seconds",
 		Help:    "Duration of one handler attempt.",
 		Buckets: prometheus.DefBuckets,

@@ -2,11 +2,8 @@ package kafka
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -35,25 +32,6 @@ func (s slogLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		lvl = slog.LevelWarn
 	}
 	s.l.Log(context.Background(), lvl, "kafka: "+msg, keyvals...)
-}
-
-// register registers c with reg (nil means no metrics) and returns the
-// collector to use: the one already registered under the same name if any,
-// so that several producers and consumers of one process share their series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register metric: %w", err)
-	}
-	return c, nil
 }
 
 func orDiscard(l *slog.Logger) *slog.Logger {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mobilitycorp/platform/pkg/observability"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
@@ -52,7 +54,7 @@ func NewProducer(cfg Config, logger *slog.Logger, reg prometheus.Registerer, opt
 	if o.prop == nil {
 		o.prop = otel.GetTextMapPropagator()
 	}
-	produced, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	produced, err := observability.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kafka_produced_records_total",
 		Help: "Records produced, by topic and outcome (ok, error).",
 	}, []string{"topic", "outcome"}))

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mobilitycorp/platform/pkg/observability"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,14 +72,14 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, logger *slog.Logger, opts Relay
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	published, err := register(opts.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+	published, err := observability.Register(opts.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "outbox_published_total",
 		Help: "Outbox rows published, by topic.",
 	}, []string{"topic"}))
 	if err != nil {
 		return nil, err
 	}
-	lag, err := register(opts.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
+	lag, err := observability.Register(opts.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "outbox_lag_seconds",
 		Help: "Age of the oldest unpublished outbox row when the relay last looked; 0 when none.",
 	}))
@@ -258,24 +260,6 @@ func (r *Relay) prune(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("prune outbox: %w", err)
 	}
 	return nil
-}
-
-// register registers c with reg (nil means no metrics), reusing a collector
-// already registered under the same name so several relays can share one.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register metric: %w", err)
-	}
-	return c, nil
 }
 
 // sleep waits d and reports false if ctx ended first.
