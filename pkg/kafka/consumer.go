@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mobilitycorp/platform/pkg/observability"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
@@ -21,6 +19,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mobilitycorp/platform/pkg/observability"
 )
 
 // Headers added to a dead-lettered record, next to its original headers.

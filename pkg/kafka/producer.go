@@ -6,12 +6,12 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/mobilitycorp/platform/pkg/observability"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/mobilitycorp/platform/pkg/observability"
 )
 
 // Producer writes records synchronously with an idempotent, acks=all client,

@@ -8,12 +8,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/mobilitycorp/platform/pkg/observability"
-
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mobilitycorp/platform/pkg/observability"
 )
 
 // Publisher writes records in order and returns once all are acknowledged;
