@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unicode/utf8"
 )
 
 // Profile is how the traveller moves.
@@ -175,7 +176,7 @@ const MaxGeocodeLimit = 20
 
 // Validate checks the query and the limit.
 func (r GeocodeRequest) Validate() error {
-	if len(r.Query) < 2 || len(r.Query) > 256 {
+	if n := utf8.RuneCountInString(r.Query); n < 2 || n > 256 {
 		return fmt.Errorf("%w: query must be 2 to 256 characters", ErrInvalidInput)
 	}
 	if r.Limit < 1 || r.Limit > MaxGeocodeLimit {
