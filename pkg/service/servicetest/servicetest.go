@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ type Service struct {
 	URL     string            // http://127.0.0.1:port
 	DB      *pgxpool.Pool     // the service's database, for assertions
 	Env     map[string]string // the environment it was started with
+	logs    *testWriter
 	cancel  context.CancelFunc
 	done    chan error
 	stopped bool
@@ -56,8 +58,8 @@ func Start(t testing.TB, prefix string, run RunFunc, extra map[string]string) *S
 		env[prefix+k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{URL: "http://" + addr, DB: pool, Env: env, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- run(ctx, testWriter{t}, env) }()
+	s := &Service{URL: "http://" + addr, DB: pool, Env: env, logs: &testWriter{t: t}, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- run(ctx, s.logs, env) }()
 	t.Cleanup(func() {
 		if !s.stopped {
 			if err := s.Stop(); err != nil {
@@ -168,10 +170,25 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// testWriter sends service logs to the test log, shown only on failure or -v.
-type testWriter struct{ t testing.TB }
+// Logs returns everything the service has logged so far.
+func (s *Service) Logs() string {
+	s.logs.mu.Lock()
+	defer s.logs.mu.Unlock()
+	return s.logs.buf.String()
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
+// testWriter sends service logs to the test log (shown on failure or -v) and keeps
+// a copy for assertions.
+type testWriter struct {
+	t   testing.TB
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.buf.Write(p)
+	w.mu.Unlock()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
