@@ -10,6 +10,7 @@ import (
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/mobilitycorp/platform/pkg/config"
 )
@@ -79,7 +80,26 @@ const (
 type Verifier struct {
 	parser  *jwt.Parser
 	keyfunc func(ctx context.Context) jwt.Keyfunc
+	leeway  time.Duration
+	now     func() time.Time
+	// verified caches tokens that passed verification, keyed by the exact token
+	// string: a hit skips the signature check and claim decoding (most of the cost
+	// of an authenticated request) while expiry is still checked on every use.
+	verified *lru.Cache[string, verifiedToken]
 }
+
+// verifiedToken is a cached verification result.
+type verifiedToken struct {
+	principal  Principal
+	validUntil time.Time // min(exp + leeway, cached at + verifiedCacheTTL)
+}
+
+const (
+	verifiedCacheSize = 10_000
+	// verifiedCacheTTL bounds how long a cached result outlives a key removed from
+	// the JWKS (rotation after a compromise).
+	verifiedCacheTTL = time.Minute
+)
 
 // NewVerifier builds a Verifier from cfg. In JWKS mode it fetches the key set once
 // (failing fast on a wrong URL) and refreshes it in a goroutine that ends with ctx:
@@ -93,6 +113,11 @@ func newVerifier(ctx context.Context, cfg Config, client *http.Client) (*Verifie
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("auth config: %w", err)
 	}
+	cache, err := lru.New[string, verifiedToken](verifiedCacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("verified token cache: %w", err)
+	}
+	v := &Verifier{leeway: cfg.Leeway, now: time.Now, verified: cache}
 	// The accepted algorithms are pinned per mode: the token's own "alg" header is
 	// attacker-controlled, so trusting it enables alg=none and RS256→HS256 confusion.
 	opts := []jwt.ParserOption{
@@ -101,8 +126,8 @@ func newVerifier(ctx context.Context, cfg Config, client *http.Client) (*Verifie
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(func() time.Time { return v.now() }),
 	}
-	v := &Verifier{}
 	if cfg.HS256Secret != "" {
 		secret := []byte(cfg.HS256Secret.Reveal())
 		v.parser = jwt.NewParser(append(opts, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}))...)
@@ -133,6 +158,13 @@ func newVerifier(ctx context.Context, cfg Config, client *http.Client) (*Verifie
 // Verify checks token's signature, algorithm, issuer, audience and validity window
 // and returns the principal it names. Errors wrap ErrInvalidToken and the jwt cause.
 func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) {
+	now := v.now()
+	if hit, ok := v.verified.Get(token); ok {
+		if now.Before(hit.validUntil) {
+			return hit.principal, nil
+		}
+		v.verified.Remove(token)
+	}
 	var claims Claims
 	if _, err := v.parser.ParseWithClaims(token, &claims, v.keyfunc(ctx)); err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
@@ -144,5 +176,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 	for _, r := range claims.Roles {
 		p.Roles = append(p.Roles, Role(r))
 	}
+	validUntil := now.Add(verifiedCacheTTL)
+	if exp := claims.ExpiresAt.Add(v.leeway); exp.Before(validUntil) {
+		validUntil = exp
+	}
+	v.verified.Add(token, verifiedToken{principal: p, validUntil: validUntil})
 	return p, nil
 }

@@ -63,7 +63,7 @@ func benchHTTP(b *testing.B, path string, body any) {
 		b.Fatal(err)
 	}
 
-	const workers = 128
+	const workers = 32
 	due := make(chan time.Time, b.N)
 	latencies := make([]time.Duration, b.N)
 	var (
@@ -108,6 +108,7 @@ func benchHTTP(b *testing.B, path string, body any) {
 	slices.Sort(latencies[:next])
 	pct := func(p float64) float64 { return float64(latencies[int(float64(next-1)*p)].Microseconds()) }
 	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.90), "p90-µs")
 	b.ReportMetric(pct(0.99), "p99-µs")
 	b.ReportMetric(float64(next)/elapsed.Seconds(), "req/s")
 }

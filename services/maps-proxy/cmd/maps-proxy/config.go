@@ -27,6 +27,9 @@ type Config struct {
 	Google    GoogleConfig    `envPrefix:"GOOGLE_"`
 
 	RateLimitPerMinute int `env:"RATE_LIMIT_PER_MINUTE" envDefault:"600"`
+	// RateLimitLease is how many requests a replica takes from a caller's shared
+	// budget per Redis round trip; 0 means 1 % of the per-minute budget (at least 1).
+	RateLimitLease     int `env:"RATE_LIMIT_LEASE" envDefault:"0"`
 	MemoryCacheEntries int `env:"MEMORY_CACHE_ENTRIES" envDefault:"10000"`
 }
 
@@ -93,5 +96,16 @@ func (c *Config) Validate() error {
 	if c.RateLimitPerMinute < 1 {
 		errs = append(errs, errors.New("RATE_LIMIT_PER_MINUTE must be at least 1"))
 	}
+	if c.RateLimitLease < 0 {
+		errs = append(errs, errors.New("RATE_LIMIT_LEASE must not be negative"))
+	}
 	return errors.Join(errs...)
+}
+
+// rateLimitLease resolves the lease size: explicit, or 1 % of the per-minute budget.
+func (c *Config) rateLimitLease() int {
+	if c.RateLimitLease > 0 {
+		return c.RateLimitLease
+	}
+	return max(1, c.RateLimitPerMinute/100)
 }

@@ -104,7 +104,9 @@ func wire(cfg Config, infra *service.Infra) (http.Handler, []service.Worker, err
 		return nil, nil, fmt.Errorf("maps service: %w", err)
 	}
 
-	limiter, err := ports.NewRateLimiter(infra.Redis, ports.RateLimitOptions{PerMinute: cfg.RateLimitPerMinute, Keys: infra.Keys, Logger: infra.Logger})
+	limiter, err := ports.NewRateLimiter(infra.Redis, ports.RateLimitOptions{
+		PerMinute: cfg.RateLimitPerMinute, LeaseSize: cfg.rateLimitLease(), Keys: infra.Keys, Logger: infra.Logger,
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("rate limiter: %w", err)
 	}

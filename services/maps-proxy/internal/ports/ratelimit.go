@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mobilitycorp/platform/pkg/auth"
@@ -59,17 +61,43 @@ type RateLimitOptions struct {
 	Timeout time.Duration
 	// Logger receives the fail-open warnings; nil discards them.
 	Logger *slog.Logger
+	// LeaseSize is how many requests a replica takes from a client's shared budget in
+	// one Redis round trip and then admits locally for up to LeaseTTL. 1 (the default)
+	// is exact; larger leases trade a budget error of at most LeaseSize per replica
+	// (always on the strict side: unused leased requests expire) for one Redis call
+	// per LeaseSize requests.
+	LeaseSize int
+	// LeaseTTL bounds how long leased requests stay usable; 0 means DefaultLeaseTTL.
+	LeaseTTL time.Duration
 }
+
+// DefaultLeaseTTL keeps leased budget from sitting idle on one replica for long.
+const DefaultLeaseTTL = time.Second
+
+// maxLeasedClients bounds the per-client lease table; the least recently seen
+// clients are forgotten first (their leases simply expire early).
+const maxLeasedClients = 10_000
 
 // RateLimiter limits requests per client with GCRA in Redis (go-redis/redis_rate), so
 // every replica draws from one budget per client. The client is the authenticated
 // principal's subject, or the remote address for a request without one.
 type RateLimiter struct {
-	limiter  *redis_rate.Limiter
-	limit    redis_rate.Limit
-	timeout  time.Duration
-	logger   *slog.Logger
-	lastWarn atomic.Int64 // unix nanoseconds of the last fail-open warning
+	limiter   *redis_rate.Limiter
+	limit     redis_rate.Limit
+	timeout   time.Duration
+	logger    *slog.Logger
+	lastWarn  atomic.Int64 // unix nanoseconds of the last fail-open warning
+	leaseSize int
+	leaseTTL  time.Duration
+	leases    *lru.Cache[string, *lease]
+}
+
+// lease is budget a replica took for one client and admits locally.
+type lease struct {
+	mu      sync.Mutex
+	tokens  int       // requests still admissible without asking Redis
+	expires time.Time // after this the remaining tokens are dropped
+	last    redis_rate.Result
 }
 
 // NewRateLimiter returns a limiter storing its state in store.
@@ -92,12 +120,60 @@ func NewRateLimiter(store RateStore, opts RateLimitOptions) (*RateLimiter, error
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.LeaseSize < 0 || opts.LeaseTTL < 0 {
+		return nil, fmt.Errorf("ports: lease options must not be negative: %+v", opts)
+	}
+	opts.LeaseSize = min(max(opts.LeaseSize, 1), opts.Burst)
+	if opts.LeaseTTL == 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	leases, err := lru.New[string, *lease](maxLeasedClients)
+	if err != nil {
+		return nil, fmt.Errorf("ports: lease table: %w", err)
+	}
 	return &RateLimiter{
-		limiter: redis_rate.NewLimiter(prefixedStore{RateStore: store, prefix: opts.Keys.Prefix()}),
-		limit:   redis_rate.Limit{Rate: opts.PerMinute, Burst: opts.Burst, Period: time.Minute},
-		timeout: opts.Timeout,
-		logger:  opts.Logger,
+		limiter:   redis_rate.NewLimiter(prefixedStore{RateStore: store, prefix: opts.Keys.Prefix()}),
+		limit:     redis_rate.Limit{Rate: opts.PerMinute, Burst: opts.Burst, Period: time.Minute},
+		timeout:   opts.Timeout,
+		logger:    opts.Logger,
+		leaseSize: opts.LeaseSize,
+		leaseTTL:  opts.LeaseTTL,
+		leases:    leases,
 	}, nil
+}
+
+// admit takes one request from the client's budget: from this replica's lease when
+// it has one, else from Redis (a whole lease when the budget allows, else one).
+func (l *RateLimiter) admit(ctx context.Context, key string) (*redis_rate.Result, error) {
+	if l.leaseSize == 1 {
+		return l.limiter.Allow(ctx, key, l.limit)
+	}
+	le, ok := l.leases.Get(key)
+	if !ok {
+		le = &lease{}
+		if prev, found, _ := l.leases.PeekOrAdd(key, le); found {
+			le = prev // another request added it first
+		}
+	}
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	now := time.Now()
+	if le.tokens > 0 && now.Before(le.expires) {
+		le.tokens--
+		res := le.last
+		res.Allowed, res.Remaining = 1, le.last.Remaining+le.tokens
+		return &res, nil
+	}
+	res, err := l.limiter.AllowN(ctx, key, l.limit, l.leaseSize)
+	if err == nil && res.Allowed == 0 {
+		// Not a whole lease left: the last few requests of the budget go one by one.
+		res, err = l.limiter.Allow(ctx, key, l.limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	le.tokens, le.expires, le.last = max(res.Allowed-1, 0), now.Add(l.leaseTTL), *res
+	return res, nil
 }
 
 // Middleware answers 429 problem+json with Retry-After once the client's budget is
@@ -107,7 +183,7 @@ func NewRateLimiter(store RateStore, opts RateLimitOptions) (*RateLimiter, error
 func (l *RateLimiter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), l.timeout)
-		res, err := l.limiter.Allow(ctx, clientKey(r), l.limit)
+		res, err := l.admit(ctx, clientKey(r))
 		cancel()
 		if err != nil {
 			l.warnFailOpen(r.Context(), err)

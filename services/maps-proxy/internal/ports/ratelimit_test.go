@@ -224,3 +224,42 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// countingStore counts the Redis round trips the limiter makes on a real client.
+type countingStore struct {
+	*redis.Client
+	mu    sync.Mutex
+	calls int
+}
+
+func (c *countingStore) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	c.mu.Lock()
+	c.calls++
+	c.mu.Unlock()
+	return c.Client.EvalSha(ctx, sha1, keys, args...)
+}
+
+// With leases, replicas ask Redis once per LeaseSize requests, and two replicas
+// together still never admit more than the client's budget.
+func TestRateLimitLeases(t *testing.T) {
+	rdb, keys := redistest.New(t)
+	opts := ports.RateLimitOptions{PerMinute: 40, Burst: 40, LeaseSize: 10, Keys: keys}
+	stores := []*countingStore{{Client: rdb}, {Client: secondClient(t)}}
+	replicas := []*limited{newLimited(newLimiter(t, stores[0], opts)), newLimited(newLimiter(t, stores[1], opts))}
+
+	refused := 0
+	for i := range 60 {
+		if rec := replicas[i%2].send("carol", "10.0.0.2:5000"); rec.Code == http.StatusTooManyRequests {
+			refused++
+		}
+	}
+	if got := replicas[0].passed + replicas[1].passed; got != 40 || refused != 20 {
+		t.Fatalf("admitted %d, refused %d; want exactly the budget of 40 admitted", got, refused)
+	}
+	for i, s := range stores {
+		// 2 leases of 10 while the budget lasts, then refusals checked against Redis.
+		if s.calls >= 30 {
+			t.Errorf("replica %d made %d Redis calls for 30 requests: leases unused", i, s.calls)
+		}
+	}
+}
