@@ -281,6 +281,15 @@ func TestRelayLockMovesOnConnectionLoss(t *testing.T) {
 	}
 	endTrip(t, pool, "trip-1", 100)
 	eventually(t, "first event published", func() bool { return kafkatest.Total(t, cfg, events.TopicBookingTrips) == 1 })
+	// Kill only after the row is marked: a kill between publish and mark would
+	// (correctly) publish it again, which is another test's subject.
+	eventually(t, "first event marked", func() bool {
+		var pending int
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE published_at IS NULL").Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		return pending == 0
+	})
 	first := holder()
 	if first == 0 {
 		t.Fatal("no relay holds the lock")

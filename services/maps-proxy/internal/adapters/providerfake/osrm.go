@@ -81,6 +81,7 @@ func parseOSRMPath(path string) (osrmPath, error) {
 	for _, c := range strings.Split(raw, ";") {
 		pt, ok := parseLatLng(c, true)
 		if !ok {
+			//lint:ignore ST1005 OSRM's own message, reproduced verbatim
 			return osrmPath{}, fmt.Errorf("Query string malformed close to position %d", pos)
 		}
 		p.coords = append(p.coords, pt)
