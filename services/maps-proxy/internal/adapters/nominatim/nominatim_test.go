@@ -3,11 +3,9 @@ package nominatim_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -332,8 +330,7 @@ func TestOddAnswers(t *testing.T) {
 func TestBodiesAreDrainedAndClosed(t *testing.T) {
 	t.Parallel()
 	fake := providerfake.NewNominatim(t)
-	tr := &trackingTransport{base: &http.Transport{}}
-	t.Cleanup(tr.base.CloseIdleConnections)
+	tr := providerfake.NewTrackingTransport(t)
 	c := nominatim.New(nominatim.Config{BaseURL: fake.URL()}, &http.Client{Transport: tr})
 	modes := []providerfake.Mode{
 		providerfake.ModeOK(), providerfake.ModeNoRoute(), providerfake.ModeRateLimited("1"),
@@ -346,44 +343,9 @@ func TestBodiesAreDrainedAndClosed(t *testing.T) {
 			t.Fatalf("mode %v: no error", m)
 		}
 	}
-	if o, e, cl := tr.opened.Load(), tr.eof.Load(), tr.closed.Load(); o != int32(len(modes)) || e != o || cl != o {
+	if o, e, cl := tr.Opened.Load(), tr.EOF.Load(), tr.Closed.Load(); o != int32(len(modes)) || e != o || cl != o {
 		t.Fatalf("%d bodies: %d read to EOF, %d closed", o, e, cl)
 	}
-}
-
-type trackingTransport struct {
-	base                *http.Transport
-	opened, eof, closed atomic.Int32
-}
-
-func (tt *trackingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := tt.base.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	tt.opened.Add(1)
-	resp.Body = &trackedBody{ReadCloser: resp.Body, tt: tt}
-	return resp, nil
-}
-
-type trackedBody struct {
-	io.ReadCloser
-	tt  *trackingTransport
-	eof bool
-}
-
-func (b *trackedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.eof {
-		b.eof = true
-		b.tt.eof.Add(1)
-	}
-	return n, err
-}
-
-func (b *trackedBody) Close() error {
-	b.tt.closed.Add(1)
-	return b.ReadCloser.Close()
 }
 
 func TestConfigValidate(t *testing.T) {
