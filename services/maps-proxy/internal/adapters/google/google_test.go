@@ -635,4 +635,3 @@ func TestBodiesAreDrainedAndClosed(t *testing.T) {
 		t.Fatalf("%d bodies: %d read to EOF, %d closed", o, e, cl)
 	}
 }
-
