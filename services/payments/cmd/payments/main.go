@@ -10,7 +10,10 @@ import (
 	"syscall"
 
 	"github.com/mobilitycorp/platform/pkg/config"
+	"github.com/mobilitycorp/platform/pkg/postgres"
 	"github.com/mobilitycorp/platform/pkg/service"
+	"github.com/mobilitycorp/platform/services/payments/internal/ports/webhook"
+	"github.com/mobilitycorp/platform/services/payments/migrations"
 )
 
 // build is the version, set at link time (-ldflags "-X main.build=...").
@@ -52,7 +55,9 @@ func run(ctx context.Context, stdout io.Writer, environ map[string]string) error
 		Name:      serviceName,
 		Version:   build,
 		EnvPrefix: envPrefix,
-		Stdout:    stdout,
+		// The ledger, then the webhook inbox; each set has its own version table.
+		Migrations: []postgres.MigrationSet{migrations.Set(), webhook.Migrations()},
+		Stdout:     stdout,
 	}, cfg.Base, cfg)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
