@@ -3,10 +3,8 @@ package sandbox
 import (
 	"fmt"
 	"net/http"
-	"regexp"
 
 	"github.com/mobilitycorp/platform/services/payments/internal/app"
-	"github.com/mobilitycorp/platform/services/payments/internal/domain"
 )
 
 // ErrorDetail is the Err of every *app.GatewayError the sandbox returns: Stripe's
@@ -35,11 +33,6 @@ func (e *ErrorDetail) Error() string {
 // Unwrap exposes the cause, e.g. context.DeadlineExceeded when the caller gave up.
 func (e *ErrorDetail) Unwrap() error { return e.cause }
 
-// maxKeyLen is Stripe's limit on idempotency keys.
-const maxKeyLen = 255
-
-var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
-
 func gatewayError(kind app.ErrorKind, status int, code, declineCode string, d *ErrorDetail) *app.GatewayError {
 	return &app.GatewayError{
 		Kind:        kind,
@@ -49,43 +42,6 @@ func gatewayError(kind app.ErrorKind, status int, code, declineCode string, d *E
 		RequestID:   newID("req_"),
 		Err:         d,
 	}
-}
-
-// clientError is a request the stripe adapter also refuses before any I/O, so it
-// carries no HTTP status and no request id; the two adapters must agree on these.
-func clientError(format string, args ...any) *app.GatewayError {
-	return &app.GatewayError{
-		Kind: app.KindInvalidRequest,
-		Err:  &ErrorDetail{Message: fmt.Sprintf(format, args...), Unsaved: true},
-	}
-}
-
-// checkKey enforces what Stripe's client libraries enforce: a key is present
-// (ours always is; an empty one is a caller bug) and at most 255 characters.
-func checkKey(key string) *app.GatewayError {
-	switch {
-	case key == "":
-		return clientError("idempotency key is empty")
-	case len(key) > maxKeyLen:
-		return clientError("idempotency key is longer than %d characters", maxKeyLen)
-	}
-	return nil
-}
-
-// checkMoney rejects amounts the domain would not have built (lower-case or
-// missing currency); Stripe itself would accept "eur", we do not.
-func checkMoney(m domain.Money) *app.GatewayError {
-	if !currencyCode.MatchString(m.Currency) {
-		return clientError("currency %q is not an upper-case ISO 4217 code", m.Currency)
-	}
-	return nil
-}
-
-func checkID(what, id string) *app.GatewayError {
-	if id == "" {
-		return clientError("%s is empty", what)
-	}
-	return nil
 }
 
 // invalidParam is a parameter Stripe rejects before executing: nothing is saved.

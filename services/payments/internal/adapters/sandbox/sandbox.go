@@ -159,7 +159,7 @@ func (g *Gateway) CreateCustomer(ctx context.Context, idempotencyKey, email, nam
 // AttachPaymentMethod attaches a known payment method to a customer. Stripe's
 // test ids are templates, so one may be attached to any number of customers.
 func (g *Gateway) AttachPaymentMethod(ctx context.Context, idempotencyKey, customerRef, paymentMethod string) error {
-	if ge := firstError(checkID("payment method", paymentMethod), checkID("customer", customerRef)); ge != nil {
+	if ge := firstError(app.CheckID("payment method", paymentMethod), app.CheckID("customer", customerRef)); ge != nil {
 		return ge
 	}
 	fp := fingerprint("attach_payment_method", []string{customerRef, paymentMethod})
@@ -185,7 +185,7 @@ func (g *Gateway) AttachPaymentMethod(ctx context.Context, idempotencyKey, custo
 // the error (as Stripe embeds the intent in the card error), so its id can be
 // recorded.
 func (g *Gateway) Authorise(ctx context.Context, req app.AuthoriseRequest) (app.Intent, error) {
-	if ge := checkMoney(req.Amount); ge != nil {
+	if ge := app.CheckMoney(req.Amount); ge != nil {
 		return app.Intent{}, ge
 	}
 	params := req
@@ -278,7 +278,7 @@ func validateMetadata(md map[string]string) *app.GatewayError {
 // it only in requires_capture, for cards that support it, to a higher amount,
 // with at most 10 attempts.
 func (g *Gateway) IncrementAuthorisation(ctx context.Context, idempotencyKey, intentID string, amount domain.Money) (app.Intent, error) {
-	if ge := firstError(checkID("intent id", intentID), checkMoney(amount)); ge != nil {
+	if ge := firstError(app.CheckID("intent id", intentID), app.CheckMoney(amount)); ge != nil {
 		return app.Intent{}, ge
 	}
 	fp := fingerprint("increment_authorization", []any{intentID, amount})
@@ -317,7 +317,7 @@ func (g *Gateway) IncrementAuthorisation(ctx context.Context, idempotencyKey, in
 
 // Capture captures amount of a requires_capture intent; the rest of the hold is released.
 func (g *Gateway) Capture(ctx context.Context, idempotencyKey, intentID string, amount domain.Money) (app.Intent, error) {
-	if ge := firstError(checkID("intent id", intentID), checkMoney(amount)); ge != nil {
+	if ge := firstError(app.CheckID("intent id", intentID), app.CheckMoney(amount)); ge != nil {
 		return app.Intent{}, ge
 	}
 	fp := fingerprint("capture", []any{intentID, amount})
@@ -361,7 +361,7 @@ func cancelable(s app.IntentStatus) bool {
 
 // Cancel releases the whole hold.
 func (g *Gateway) Cancel(ctx context.Context, idempotencyKey, intentID string) (app.Intent, error) {
-	if ge := checkID("intent id", intentID); ge != nil {
+	if ge := app.CheckID("intent id", intentID); ge != nil {
 		return app.Intent{}, ge
 	}
 	fp := fingerprint("cancel", intentID)
@@ -384,7 +384,7 @@ func (g *Gateway) Cancel(ctx context.Context, idempotencyKey, intentID string) (
 
 // Refund returns amount of a succeeded intent, at most received − refunded.
 func (g *Gateway) Refund(ctx context.Context, idempotencyKey, intentID string, amount domain.Money, reason string) (app.Refund, error) {
-	if ge := firstError(checkID("intent id", intentID), checkMoney(amount)); ge != nil {
+	if ge := firstError(app.CheckID("intent id", intentID), app.CheckMoney(amount)); ge != nil {
 		return app.Refund{}, ge
 	}
 	fp := fingerprint("refund", []any{intentID, amount, reason})
@@ -428,7 +428,7 @@ func (g *Gateway) Refund(ctx context.Context, idempotencyKey, intentID string, a
 // UpdateIntent changes an intent's description and metadata (not part of
 // app.Gateway; the wire fake serves POST /v1/payment_intents/{id} with it).
 func (g *Gateway) UpdateIntent(ctx context.Context, idempotencyKey, intentID string, u IntentUpdate) (app.Intent, error) {
-	if ge := checkID("intent id", intentID); ge != nil {
+	if ge := app.CheckID("intent id", intentID); ge != nil {
 		return app.Intent{}, ge
 	}
 	fp := fingerprint("update_intent", []any{intentID, u})
@@ -462,7 +462,7 @@ func (g *Gateway) UpdateIntent(ctx context.Context, idempotencyKey, intentID str
 
 // GetIntent returns the intent's current state.
 func (g *Gateway) GetIntent(ctx context.Context, intentID string) (app.Intent, error) {
-	if ge := checkID("intent id", intentID); ge != nil {
+	if ge := app.CheckID("intent id", intentID); ge != nil {
 		return app.Intent{}, ge
 	}
 	if ge := g.admit(ctx); ge != nil {
@@ -485,7 +485,7 @@ func (g *Gateway) GetIntent(ctx context.Context, intentID string) (app.Intent, e
 // latency, execute under the lock and save the result unless it failed before
 // executing.
 func (g *Gateway) mutate(ctx context.Context, key, fp string, exec func(now time.Time) result) result {
-	if ge := checkKey(key); ge != nil {
+	if ge := app.CheckIdempotencyKey(key); ge != nil {
 		return result{err: ge}
 	}
 	if ge := g.admit(ctx); ge != nil {

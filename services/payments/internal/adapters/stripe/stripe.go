@@ -16,7 +16,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -33,8 +32,6 @@ const (
 	// DefaultTimeout bounds one call. Issuers can take seconds to authorise;
 	// a call cut short is retried with the same key, which is safe.
 	DefaultTimeout = 20 * time.Second
-	// maxKeyLen is Stripe's limit on idempotency keys.
-	maxKeyLen = 255
 )
 
 // Config configures the adapter.
@@ -127,7 +124,7 @@ func New(cfg Config) (*Gateway, error) {
 
 // CreateCustomer creates a Stripe customer.
 func (g *Gateway) CreateCustomer(ctx context.Context, idempotencyKey, email, name string) (string, error) {
-	if ge := checkKey(idempotencyKey); ge != nil {
+	if ge := app.CheckIdempotencyKey(idempotencyKey); ge != nil {
 		return "", ge
 	}
 	params := &stripeapi.CustomerCreateParams{}
@@ -151,7 +148,7 @@ func (g *Gateway) CreateCustomer(ctx context.Context, idempotencyKey, email, nam
 
 // AttachPaymentMethod attaches a payment method to a customer.
 func (g *Gateway) AttachPaymentMethod(ctx context.Context, idempotencyKey, customerRef, paymentMethod string) error {
-	if ge := firstError(checkKey(idempotencyKey), checkID("payment method", paymentMethod), checkID("customer", customerRef)); ge != nil {
+	if ge := firstError(app.CheckIdempotencyKey(idempotencyKey), app.CheckID("payment method", paymentMethod), app.CheckID("customer", customerRef)); ge != nil {
 		return ge
 	}
 	params := &stripeapi.PaymentMethodAttachParams{Customer: stripeapi.String(customerRef)}
@@ -167,7 +164,7 @@ func (g *Gateway) AttachPaymentMethod(ctx context.Context, idempotencyKey, custo
 // On a decline the declined intent is returned with the error, as Stripe embeds
 // it in the card error, so its id can be recorded.
 func (g *Gateway) Authorise(ctx context.Context, req app.AuthoriseRequest) (app.Intent, error) {
-	if ge := firstError(checkKey(req.IdempotencyKey), checkMoney(req.Amount)); ge != nil {
+	if ge := firstError(app.CheckIdempotencyKey(req.IdempotencyKey), app.CheckMoney(req.Amount)); ge != nil {
 		return app.Intent{}, ge
 	}
 	params := &stripeapi.PaymentIntentCreateParams{
@@ -202,7 +199,7 @@ func (g *Gateway) Authorise(ctx context.Context, req app.AuthoriseRequest) (app.
 
 // IncrementAuthorisation raises the hold to amount, the new total.
 func (g *Gateway) IncrementAuthorisation(ctx context.Context, idempotencyKey, intentID string, amount domain.Money) (app.Intent, error) {
-	if ge := firstError(checkKey(idempotencyKey), checkID("intent id", intentID), checkMoney(amount)); ge != nil {
+	if ge := firstError(app.CheckIdempotencyKey(idempotencyKey), app.CheckID("intent id", intentID), app.CheckMoney(amount)); ge != nil {
 		return app.Intent{}, ge
 	}
 	params := &stripeapi.PaymentIntentIncrementAuthorizationParams{Amount: stripeapi.Int64(amount.AmountMinor)}
@@ -217,7 +214,7 @@ func (g *Gateway) IncrementAuthorisation(ctx context.Context, idempotencyKey, in
 // is not sent (Stripe captures in the intent's currency), so a mismatch is not
 // detected here; the sandbox refuses it.
 func (g *Gateway) Capture(ctx context.Context, idempotencyKey, intentID string, amount domain.Money) (app.Intent, error) {
-	if ge := firstError(checkKey(idempotencyKey), checkID("intent id", intentID), checkMoney(amount)); ge != nil {
+	if ge := firstError(app.CheckIdempotencyKey(idempotencyKey), app.CheckID("intent id", intentID), app.CheckMoney(amount)); ge != nil {
 		return app.Intent{}, ge
 	}
 	params := &stripeapi.PaymentIntentCaptureParams{AmountToCapture: stripeapi.Int64(amount.AmountMinor)}
@@ -230,7 +227,7 @@ func (g *Gateway) Capture(ctx context.Context, idempotencyKey, intentID string, 
 
 // Cancel releases the whole hold.
 func (g *Gateway) Cancel(ctx context.Context, idempotencyKey, intentID string) (app.Intent, error) {
-	if ge := firstError(checkKey(idempotencyKey), checkID("intent id", intentID)); ge != nil {
+	if ge := firstError(app.CheckIdempotencyKey(idempotencyKey), app.CheckID("intent id", intentID)); ge != nil {
 		return app.Intent{}, ge
 	}
 	params := &stripeapi.PaymentIntentCancelParams{}
@@ -245,7 +242,7 @@ func (g *Gateway) Cancel(ctx context.Context, idempotencyKey, intentID string) (
 // (duplicate, fraudulent, requested_by_customer) is sent as reason; any other
 // goes to metadata["reason"], since Stripe refuses unknown reasons.
 func (g *Gateway) Refund(ctx context.Context, idempotencyKey, intentID string, amount domain.Money, reason string) (app.Refund, error) {
-	if ge := firstError(checkKey(idempotencyKey), checkID("intent id", intentID), checkMoney(amount)); ge != nil {
+	if ge := firstError(app.CheckIdempotencyKey(idempotencyKey), app.CheckID("intent id", intentID), app.CheckMoney(amount)); ge != nil {
 		return app.Refund{}, ge
 	}
 	params := &stripeapi.RefundCreateParams{
@@ -273,7 +270,7 @@ func (g *Gateway) Refund(ctx context.Context, idempotencyKey, intentID string, a
 
 // GetIntent retrieves an intent (a GET: no idempotency key).
 func (g *Gateway) GetIntent(ctx context.Context, intentID string) (app.Intent, error) {
-	if ge := checkID("intent id", intentID); ge != nil {
+	if ge := app.CheckID("intent id", intentID); ge != nil {
 		return app.Intent{}, ge
 	}
 	params := &stripeapi.PaymentIntentRetrieveParams{}
@@ -362,41 +359,8 @@ func toRefund(r *stripeapi.Refund) app.Refund {
 	return ref
 }
 
-var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
-
 // The checks below refuse, before any I/O, what the sandbox refuses the same
 // way (the shared contract holds both to it): no status, no request id.
-
-func clientError(format string, args ...any) *app.GatewayError {
-	return &app.GatewayError{Kind: app.KindInvalidRequest, Err: fmt.Errorf(format, args...)}
-}
-
-func checkKey(key string) *app.GatewayError {
-	switch {
-	case key == "":
-		// stripe-go would silently invent a key, defeating our retries.
-		return clientError("idempotency key is empty")
-	case len(key) > maxKeyLen:
-		return clientError("idempotency key is longer than %d characters", maxKeyLen)
-	}
-	return nil
-}
-
-func checkMoney(m domain.Money) *app.GatewayError {
-	if !currencyCode.MatchString(m.Currency) {
-		return clientError("currency %q is not an upper-case ISO 4217 code", m.Currency)
-	}
-	return nil
-}
-
-// checkID refuses empty ids, which would turn /v1/payment_intents/{id} into
-// another endpoint.
-func checkID(what, id string) *app.GatewayError {
-	if id == "" {
-		return clientError("%s is empty", what)
-	}
-	return nil
-}
 
 func firstError(errs ...*app.GatewayError) *app.GatewayError {
 	for _, e := range errs {
