@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mobilitycorp/platform/pkg/observability"
+	"github.com/mobilitycorp/platform/pkg/postgres"
 )
 
 // Publisher writes records in order and returns once all are acknowledged;
@@ -92,31 +93,13 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, logger *slog.Logger, opts Relay
 // Run relays until ctx is cancelled and returns nil then. Database and
 // publish failures are logged and retried; they never stop Run.
 func (r *Relay) Run(ctx context.Context) error {
-	for {
-		err := r.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		r.logger.WarnContext(ctx, "outbox relay session ended, reconnecting", slog.Any("error", err))
-		if !sleep(ctx, r.opts.PollInterval) {
-			return nil
-		}
-	}
+	return postgres.RunSessions(ctx, r.pool, r.opts.PollInterval, r.logger, "outbox relay", r.session)
 }
 
 // session holds a dedicated connection: it carries the session advisory lock
 // and the LISTEN, both released by the server when the connection closes,
 // so a relay that dies (process, network) hands over without cleanup.
-func (r *Relay) session(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(cctx) // the server drops the lock either way
-	}()
+func (r *Relay) session(ctx context.Context, conn *pgx.Conn) error {
 	if err := r.lock(ctx, conn); err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mobilitycorp/platform/pkg/postgres"
 )
 
 // Handler applies one Stripe event. tx is the transaction that marks the event
@@ -81,30 +83,12 @@ func NewProcessor(pool *pgxpool.Pool, h Handler, opts ProcessorOptions) (*Proces
 // Run processes events until ctx is cancelled and returns nil then. Database
 // failures are logged and retried; they never stop Run.
 func (p *Processor) Run(ctx context.Context) error {
-	for {
-		err := p.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		p.logger.WarnContext(ctx, "stripe event processor session ended, reconnecting", slog.Any("error", err))
-		if !sleep(ctx, p.opts.PollInterval) {
-			return nil
-		}
-	}
+	return postgres.RunSessions(ctx, p.pool, p.opts.PollInterval, p.logger, "stripe event processor", p.session)
 }
 
 // session LISTENs on a dedicated connection (a pooled one would carry the LISTEN
 // back into the pool) and drains due events whenever notified or polled.
-func (p *Processor) session(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, p.pool.Config().ConnConfig.Copy())
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(cctx) // the server drops the LISTEN either way
-	}()
+func (p *Processor) session(ctx context.Context, conn *pgx.Conn) error {
 	// LISTEN before the first drain, so an insert committed in between still wakes us.
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -268,16 +252,4 @@ func (p *Processor) backoff(attempt int) time.Duration {
 	}
 	d = min(d, p.opts.MaxRetryBackoff)
 	return d + rand.N(d/5+1)
-}
-
-// sleep waits d and reports false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
