@@ -1,0 +1,43 @@
+// Package consumer turns booking's trip events on Kafka into payment use cases.
+package consumer
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mobilitycorp/platform/pkg/events"
+	"github.com/mobilitycorp/platform/pkg/kafka"
+)
+
+// TripFlows is what the consumer drives.
+type TripFlows interface {
+	OnTripStarted(ctx context.Context, ev events.Event) error
+	OnTripEnded(ctx context.Context, ev events.Event) error
+}
+
+// Trips returns the kafka.Handler for the booking.trips topic. Records that are not
+// CloudEvents are dead-lettered at once; other event types are ignored; any other
+// failure is retried with backoff and dead-lettered after the consumer's attempts.
+// Starts and ends of one trip share its key, hence a partition and their order.
+func Trips(flows TripFlows) kafka.Handler {
+	return func(ctx context.Context, r *kgo.Record) error {
+		ev, err := events.FromRecord(r)
+		if err != nil {
+			return err // already kafka.Permanent
+		}
+		switch ev.Type {
+		case events.TypeTripStartedV1:
+			err = flows.OnTripStarted(ctx, ev)
+		case events.TypeTripEndedV1:
+			err = flows.OnTripEnded(ctx, ev)
+		default:
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", ev.Type, ev.ID, err)
+		}
+		return nil
+	}
+}
