@@ -92,11 +92,11 @@ func Mount(r chi.Router, svc MapsService, opts HandlerOptions) error {
 			v.Use(opts.RateLimit)
 		}
 		v.Use(maxBody(opts.MaxBodyBytes))
-		v.Post("/geocode", handle(h, geocodeRequestJSON.toDomain, h.geocode))
-		v.Post("/reverse", handle(h, reverseRequestJSON.toDomain, h.reverse))
-		v.Post("/route", handle(h, routeRequestJSON.toDomain, h.route))
-		v.Post("/matrix", handle(h, matrixRequestJSON.toDomain, h.matrix))
-		v.Post("/eta", handle(h, etaRequestJSON.toDomain, h.eta))
+		v.Post("/geocode", handle(h, geocodeRequestJSON.domainRequest, h.geocode))
+		v.Post("/reverse", handle(h, reverseRequestJSON.domainRequest, h.reverse))
+		v.Post("/route", handle(h, routeRequestJSON.domainRequest, h.route))
+		v.Post("/matrix", handle(h, matrixRequestJSON.domainRequest, h.matrix))
+		v.Post("/eta", handle(h, etaRequestJSON.domainRequest, h.eta))
 	})
 	return nil
 }

@@ -151,7 +151,7 @@ func (f *fieldErrors) problem() error {
 	return problem.Validation(detail, *f...)
 }
 
-func (in geocodeRequestJSON) toDomain() (domain.GeocodeRequest, error) {
+func (in geocodeRequestJSON) domainRequest() (domain.GeocodeRequest, error) {
 	var f fieldErrors
 	req := domain.GeocodeRequest{
 		Language: f.language("/language", in.Language),
@@ -179,7 +179,7 @@ func (in geocodeRequestJSON) toDomain() (domain.GeocodeRequest, error) {
 	return req, f.problem()
 }
 
-func (in reverseRequestJSON) toDomain() (domain.ReverseRequest, error) {
+func (in reverseRequestJSON) domainRequest() (domain.ReverseRequest, error) {
 	var f fieldErrors
 	req := domain.ReverseRequest{
 		Point:    f.point("/point", in.Point),
@@ -188,7 +188,7 @@ func (in reverseRequestJSON) toDomain() (domain.ReverseRequest, error) {
 	return req, f.problem()
 }
 
-func (in routeRequestJSON) toDomain() (domain.RouteRequest, error) {
+func (in routeRequestJSON) domainRequest() (domain.RouteRequest, error) {
 	var f fieldErrors
 	req := domain.RouteRequest{
 		From:         f.point("/from", in.From),
@@ -204,7 +204,7 @@ func (in routeRequestJSON) toDomain() (domain.RouteRequest, error) {
 	return req, f.problem()
 }
 
-func (in matrixRequestJSON) toDomain() (domain.MatrixRequest, error) {
+func (in matrixRequestJSON) domainRequest() (domain.MatrixRequest, error) {
 	var f fieldErrors
 	req := domain.MatrixRequest{
 		Sources:      f.points("/sources", in.Sources, 1, domain.MaxMatrixCells),
@@ -218,7 +218,7 @@ func (in matrixRequestJSON) toDomain() (domain.MatrixRequest, error) {
 	return req, f.problem()
 }
 
-func (in etaRequestJSON) toDomain() (etaRequest, error) {
+func (in etaRequestJSON) domainRequest() (etaRequest, error) {
 	var f fieldErrors
 	req := etaRequest{
 		Origin:       f.point("/origin", in.Origin),
