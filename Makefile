@@ -12,8 +12,12 @@ LDFLAGS   := -s -w -X main.build=$(VERSION)
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -race -count=1 -timeout 20m
+# Go tools the tests run (scripts/install-tools pins their versions); the payments
+# Stripe adapter's tests find stripe-mock through STRIPE_MOCK.
+TOOLS_BIN ?= $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin
+export STRIPE_MOCK ?= $(TOOLS_BIN)/stripe-mock
 
-.PHONY: help bootstrap build run test vet lint bench fmt tidy clean
+.PHONY: help bootstrap tools build run test vet lint bench fmt tidy clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -28,7 +32,10 @@ build: ## build the five services and the mobility CLI into bin/
 run: bootstrap build ## set up and run the whole platform locally (Ctrl-C stops it)
 	$(BIN)/mobility up --bin-dir $(BIN)
 
-test: bootstrap vet ## set up and run every module's tests against real dependencies
+tools: ## install the pinned Go tools the tests run (stripe-mock) into GOPATH/bin
+	@TOOLS_BIN='$(TOOLS_BIN)' GO='$(GO)' bash scripts/install-tools
+
+test: bootstrap tools vet ## set up and run every module's tests against real dependencies
 	$(GO) test $(TEST_FLAGS) $(foreach m,$(MODULES),./$(m)/...)
 
 vet: ## go vet every module

@@ -31,6 +31,7 @@ type Intent struct {
 	Amount           domain.Money // authorised (held) amount
 	AmountCapturable int64        // minor units still capturable
 	AmountReceived   int64        // minor units captured
+	AmountRefunded   int64        // minor units refunded of those captured (a released hold is not a refund)
 	CustomerRef      string       // gateway customer id, e.g. "cus_..."
 	PaymentMethod    string       // gateway payment method id, e.g. "pm_..."
 	IncrementalAuth  bool         // the card supports incremental authorisation

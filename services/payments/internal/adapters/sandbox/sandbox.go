@@ -53,14 +53,14 @@ type Options struct {
 	PaymentMethods []PaymentMethod
 }
 
-// IntentRecord is the sandbox's full view of an intent.
+// IntentRecord is the sandbox's full view of an intent. Intent.AmountRefunded
+// is the sum of the intent's refunds.
 type IntentRecord struct {
 	app.Intent
 	ChargeID          string // the authorisation's charge, "ch_..."
-	AmountRefunded    int64
-	Captures          int // successful captures; replays do not count
-	Increments        int // successful incremental authorisations
-	IncrementAttempts int // Stripe allows at most 10, declines included
+	Captures          int    // successful captures; replays do not count
+	Increments        int    // successful incremental authorisations
+	IncrementAttempts int    // Stripe allows at most 10, declines included
 	Description       string
 	Metadata          map[string]string
 	CanceledAt        time.Time

@@ -281,7 +281,8 @@ func (g *Gateway) GetIntent(ctx context.Context, intentID string) (app.Intent, e
 }
 
 // expandCharge makes Stripe embed the latest charge, whose card details say
-// whether incremental authorisation is available.
+// whether incremental authorisation is available and whose amounts say what
+// was refunded.
 const expandCharge = "latest_charge"
 
 // intentCall runs a call answering a PaymentIntent. On a card error the intent
@@ -338,6 +339,7 @@ func toIntent(pi *stripeapi.PaymentIntent) app.Intent {
 		ia := ch.PaymentMethodDetails.Card.IncrementalAuthorization
 		in.IncrementalAuth = ia != nil && ia.Status == stripeapi.ChargePaymentMethodDetailsCardIncrementalAuthorizationStatusAvailable
 	}
+	in.AmountRefunded = refundedOfCaptured(pi.LatestCharge)
 	if e := pi.LastPaymentError; e != nil {
 		in.LastErrorCode = string(e.Code)
 		if e.DeclineCode != "" {
@@ -345,6 +347,19 @@ func toIntent(pi *stripeapi.PaymentIntent) app.Intent {
 		}
 	}
 	return in
+}
+
+// refundedOfCaptured is what was refunded of a charge's captured amount. Stripe
+// counts the uncaptured remainder of a partial capture in amount_refunded (the
+// rest of the hold is released that way), which is not money given back, so it
+// is taken off. An uncaptured charge has had nothing refunded. ch is nil or
+// unexpanded (id only) when the answer did not embed it: nothing is known then.
+func refundedOfCaptured(ch *stripeapi.Charge) int64 {
+	if ch == nil || !ch.Captured {
+		return 0
+	}
+	released := ch.Amount - ch.AmountCaptured
+	return min(max(ch.AmountRefunded-released, 0), ch.AmountCaptured)
 }
 
 func toRefund(r *stripeapi.Refund) app.Refund {

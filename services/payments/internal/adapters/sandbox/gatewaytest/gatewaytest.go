@@ -205,8 +205,9 @@ func cases() []contractCase {
 			if in.Status != app.StatusSucceeded || in.AmountReceived != 700 || in.AmountCapturable != 0 || in.Amount != eur(1000) {
 				e.t.Fatalf("captured intent %+v, want succeeded, received 700, capturable 0, amount 10.00 EUR", in)
 			}
-			if got := e.wantStatus(in.ID, app.StatusSucceeded); got.AmountReceived != 700 {
-				e.t.Fatalf("GetIntent after capture: received %d, want 700", got.AmountReceived)
+			// The released 300 is not a refund (Stripe's charge counts it in amount_refunded).
+			if got := e.wantStatus(in.ID, app.StatusSucceeded); got.AmountReceived != 700 || got.AmountRefunded != 0 {
+				e.t.Fatalf("GetIntent after capture: received %d, refunded %d; want 700, 0", got.AmountReceived, got.AmountRefunded)
 			}
 			if n := e.h.Backend.Captures(in.ID); n != 1 {
 				e.t.Fatalf("captures = %d, want 1", n)
@@ -250,8 +251,8 @@ func cases() []contractCase {
 			if err != nil {
 				e.t.Fatalf("Cancel: %v", err)
 			}
-			if in.Status != app.StatusCanceled || in.AmountCapturable != 0 {
-				e.t.Fatalf("canceled intent %+v, want canceled with nothing capturable", in)
+			if in.Status != app.StatusCanceled || in.AmountCapturable != 0 || in.AmountRefunded != 0 {
+				e.t.Fatalf("canceled intent %+v, want canceled with nothing capturable or refunded", in)
 			}
 			_, err = e.h.Gateway.Capture(e.ctx, "capture", in.ID, eur(100))
 			e.wantErr("capture after cancel", err, errBadState())
@@ -583,26 +584,30 @@ func clientValidation(e env) {
 func refundBounds(e env) {
 	in := e.captured(800)
 	steps := []struct {
-		key    string
-		amount int64
-		want   *Err
+		key      string
+		amount   int64
+		want     *Err
+		refunded int64 // the intent's AmountRefunded after the step
 	}{
-		{key: "r1", amount: 300},
-		{key: "r2", amount: 501, want: ptr(errTooLarge())},
-		{key: "r3", amount: 500},
-		{key: "r4", amount: 1, want: ptr(Err{Kind: app.KindInvalidRequest, Code: "charge_already_refunded", Status: 400})},
+		{key: "r1", amount: 300, refunded: 300},
+		{key: "r2", amount: 501, want: ptr(errTooLarge()), refunded: 300},
+		{key: "r3", amount: 500, refunded: 800},
+		{key: "r4", amount: 1, want: ptr(Err{Kind: app.KindInvalidRequest, Code: "charge_already_refunded", Status: 400}), refunded: 800},
 	}
 	for _, s := range steps {
 		ref, err := e.h.Gateway.Refund(e.ctx, s.key, in.ID, eur(s.amount), "")
 		if s.want != nil {
 			e.wantErr("refund "+s.key, err, *s.want)
-			continue
+		} else {
+			if err != nil {
+				e.t.Fatalf("refund %s: %v", s.key, err)
+			}
+			if !strings.HasPrefix(ref.ID, "re_") || ref.IntentID != in.ID || ref.Amount != eur(s.amount) || ref.Status != "succeeded" {
+				e.t.Fatalf("refund %s = %+v", s.key, ref)
+			}
 		}
-		if err != nil {
-			e.t.Fatalf("refund %s: %v", s.key, err)
-		}
-		if !strings.HasPrefix(ref.ID, "re_") || ref.IntentID != in.ID || ref.Amount != eur(s.amount) || ref.Status != "succeeded" {
-			e.t.Fatalf("refund %s = %+v", s.key, ref)
+		if got := e.wantStatus(in.ID, app.StatusSucceeded); got.AmountRefunded != s.refunded || got.AmountReceived != 800 {
+			e.t.Fatalf("after refund %s: received %d, refunded %d; want 800, %d", s.key, got.AmountReceived, got.AmountRefunded, s.refunded)
 		}
 	}
 	var total int64
