@@ -20,10 +20,10 @@ type Money struct {
 // VehicleType is the kind of vehicle rented.
 type VehicleType string
 
-// Vehicle types.
+// Vehicle types, spelt as booking's public API spells them (escooter, ebike, car, van).
 const (
-	VehicleEScooter VehicleType = "e-scooter"
-	VehicleEBike    VehicleType = "e-bike"
+	VehicleEScooter VehicleType = "escooter"
+	VehicleEBike    VehicleType = "ebike"
 	VehicleCar      VehicleType = "car"
 	VehicleVan      VehicleType = "van"
 )
