@@ -11,6 +11,8 @@ const (
 	TypeTripStartedV1           = "com.mobilitycorp.booking.trip.started.v1"
 	TypeTripEndedV1             = "com.mobilitycorp.booking.trip.ended.v1"
 	TypeReturnPhotosSubmittedV1 = "com.mobilitycorp.booking.return.photos-submitted.v1"
+	TypeFineIssuedV1            = "com.mobilitycorp.booking.fine.issued.v1"
+	TypeRewardGrantedV1         = "com.mobilitycorp.booking.reward.granted.v1"
 )
 
 // ReservationCreatedV1: a customer holds a vehicle from StartAt until EndAt.
@@ -34,6 +36,9 @@ type ReservationCancelledV1 struct {
 	Reason        string    `json:"reason,omitempty"`
 	CancelledBy   string    `json:"cancelled_by"` // "customer" or "operations"
 	CancelledAt   time.Time `json:"cancelled_at"`
+	// Fee is the cancellation fee payments charges; nil (or zero) when the
+	// cancellation is free (within 10 minutes of booking, or by operations).
+	Fee *Money `json:"fee,omitempty"`
 }
 
 // ReservationExpiredV1: no trip started before the reservation ended.
@@ -82,4 +87,35 @@ type ReturnPhotosSubmittedV1 struct {
 	VehicleID   string    `json:"vehicle_id"`
 	PhotoKeys   []string  `json:"photo_keys"` // object-storage keys
 	SubmittedAt time.Time `json:"submitted_at"`
+}
+
+// Fine reasons of FineIssuedV1.
+const (
+	FineWrongLocation = "wrong_location"
+	FineLateReturn    = "late_return"
+	FineDamage        = "damage"
+)
+
+// FineIssuedV1 (on TopicBookingTrips, key trip id): booking fined a customer
+// for a trip; payments charges it as a separate payment.
+type FineIssuedV1 struct {
+	FineID     string    `json:"fine_id"`
+	CustomerID string    `json:"customer_id"`
+	TripID     string    `json:"trip_id"`
+	Reason     string    `json:"reason"` // FineWrongLocation, FineLateReturn, FineDamage, ...
+	Amount     Money     `json:"amount"`
+	IssuedAt   time.Time `json:"issued_at"`
+}
+
+// RewardGrantedV1 (on TopicBookingTrips, key trip id): a customer earned a
+// credit, e.g. for returning to an under-served bay; payments applies it to the
+// customer's next trip.
+type RewardGrantedV1 struct {
+	RewardID   string    `json:"reward_id"`
+	CustomerID string    `json:"customer_id"`
+	TripID     string    `json:"trip_id,omitempty"`
+	BayID      string    `json:"bay_id,omitempty"`
+	Amount     Money     `json:"amount"`
+	Reason     string    `json:"reason,omitempty"`
+	GrantedAt  time.Time `json:"granted_at"`
 }

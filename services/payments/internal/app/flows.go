@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,9 +31,13 @@ import (
 // is nothing better to use yet. Holds are in EUR; a trip priced in another
 // currency is refused (ErrCurrencyMismatch).
 //
-// A final price above the hold: the hold is captured in full, the whole price
-// is charged to the customer's receivable (trip_charge), and the remainder
-// stays open on customer:<id>:receivable. No follow-up charge is made yet.
+// At the trip's end its whole price is charged to the customer's receivable
+// (trip_charge) and available credit pays for it first (credits.go); the rest
+// is what the capture takes. A rest above the hold: if the card allows
+// incremental authorisation, the hold is raised to the rest first and all of
+// it is captured; otherwise the hold is captured in full and the remainder is
+// queued as a separate charge (kind trip_remainder, charges.go), in the
+// capture's transaction.
 
 // Consumer names for the inbox.
 const (
@@ -80,8 +85,11 @@ var (
 	ErrOperationNotPending = errors.New("operation is not pending")
 )
 
-// PaymentStore keeps payments and the operation queue (adapters/postgres.Payments).
+// PaymentStore keeps payments, their refunds, customers' credits and the
+// operation queue (adapters/postgres.Payments).
 type PaymentStore interface {
+	RefundStore
+	CreditStore
 	// Begin runs fn in one transaction.
 	Begin(ctx context.Context, fn func(tx pgx.Tx) error) error
 	Create(ctx context.Context, tx pgx.Tx, p *domain.Payment) error
@@ -120,6 +128,10 @@ type FlowsOptions struct {
 	Backoff func(attempt int) time.Duration
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// RefundApprovalThreshold: a refund above this amount (minor units of the
+	// payment's currency) waits for a second member of staff. Zero means
+	// DefaultRefundApprovalThreshold; negative means every refund does.
+	RefundApprovalThreshold int64
 }
 
 // Flows runs the trip payment flow.
@@ -147,6 +159,9 @@ func NewFlows(store PaymentStore, ledger LedgerStore, gateway Gateway, methods P
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.RefundApprovalThreshold == 0 {
+		opts.RefundApprovalThreshold = DefaultRefundApprovalThreshold
 	}
 	return &Flows{store: store, ledger: ledger, gateway: gateway, methods: methods, opts: opts}
 }
@@ -221,11 +236,12 @@ func (f *Flows) OnTripStarted(ctx context.Context, ev events.Event) error {
 	})
 }
 
-// OnTripEnded requests the capture of the trip's final price and queues it, in
-// one transaction; the gateway is called later by the worker, so the trip end
-// never waits for it. If the authorisation has not completed yet, the capture
-// waits in the queue. A redelivered event changes nothing. A trip whose start
-// has not been processed yet fails with ErrPaymentNotFound (redeliver later).
+// OnTripEnded charges the trip's final price to the customer, applies their
+// credit, and requests and queues the capture of the rest, in one transaction;
+// the gateway is called later by the worker, so the trip end never waits for
+// it. If the authorisation has not completed yet, the capture waits in the
+// queue. A redelivered event changes nothing. A trip whose start has not been
+// processed yet fails with ErrPaymentNotFound (redeliver later).
 func (f *Flows) OnTripEnded(ctx context.Context, ev events.Event) error {
 	if ev.Type != events.TypeTripEndedV1 {
 		return fmt.Errorf("on trip ended: unexpected event type %q", ev.Type)
@@ -253,13 +269,20 @@ func (f *Flows) OnTripEnded(ctx context.Context, ev events.Event) error {
 		if price.Currency != p.Held.Currency {
 			return fmt.Errorf("trip %s: %w: price in %s, hold in %s", t.TripID, domain.ErrCurrencyMismatch, price.Currency, p.Held.Currency)
 		}
+		if err := f.charge(ctx, tx, p, price); err != nil {
+			return err
+		}
+		due, err := f.applyCreditTx(ctx, tx, p, price)
+		if err != nil {
+			return err
+		}
 		if p.Status == domain.PaymentAuthorised {
-			if err := p.RequestCapture(price, f.opts.Now()); err != nil {
+			if err := p.RequestCapture(due, f.opts.Now()); err != nil {
 				return err
 			}
 		}
 		_, err = f.store.EnqueueTx(ctx, tx, Operation{
-			ID: CaptureOpID(t.TripID), PaymentID: p.ID, Kind: OpCapture, Amount: price})
+			ID: CaptureOpID(t.TripID), PaymentID: p.ID, Kind: OpCapture, Amount: due})
 		return err
 	})
 	if errors.Is(err, errDuplicate) {
@@ -278,6 +301,10 @@ func (f *Flows) run(ctx context.Context, op Operation) error {
 		return f.authorise(ctx, op, p)
 	case OpCapture:
 		return f.capture(ctx, op, p)
+	case OpCharge:
+		return f.runCharge(ctx, op, p)
+	case OpRefund:
+		return f.runRefund(ctx, op, p)
 	default:
 		return f.store.Update(ctx, op.PaymentID, func(tx pgx.Tx, _ *domain.Payment) error {
 			return f.store.FailTx(ctx, tx, op.ID, "unsupported operation kind "+string(op.Kind))
@@ -301,6 +328,15 @@ func (f *Flows) authorise(ctx context.Context, op Operation, p *domain.Payment) 
 		Description:    "Trip " + p.TripID,
 		Metadata:       map[string]string{"trip_id": p.TripID, "payment_id": p.ID},
 	})
+	if gerr != nil && !IsRetryable(gerr) {
+		recovered, err := f.recoverAuthorisation(ctx, cmp.Or(intent.ID, p.IntentID), op.Amount, gerr)
+		if err != nil {
+			return err
+		}
+		if recovered != nil {
+			intent, gerr = *recovered, nil
+		}
+	}
 	if gerr != nil {
 		if IsRetryable(gerr) {
 			return gerr
@@ -318,7 +354,7 @@ func (f *Flows) authorise(ctx context.Context, op Operation, p *domain.Payment) 
 			if err := f.ledger.VoidHoldTx(ctx, tx, p.ID); err != nil {
 				return err
 			}
-			if err := f.emit(ctx, tx, p.ID, events.TypePaymentFailedV1, events.PaymentFailedV1{
+			if err := f.emit(ctx, tx, p.ID, events.TypePaymentAuthorisationFailedV1, events.PaymentFailedV1{
 				PaymentID: p.ID, CustomerID: p.CustomerID, TripID: p.TripID, Amount: eventMoney(op.Amount),
 				Stage: "authorise", Code: code, Reason: gerr.Error(), FailedAt: now}); err != nil {
 				return err
@@ -350,22 +386,18 @@ func (f *Flows) capture(ctx context.Context, op Operation, p *domain.Payment) er
 	case domain.PaymentCaptured, domain.PaymentCanceled:
 		return f.store.Update(ctx, p.ID, func(tx pgx.Tx, _ *domain.Payment) error { return f.store.DoneTx(ctx, tx, op.ID) })
 	case domain.PaymentFailed:
-		// Nothing to capture: the charge stays open on the customer's receivable.
+		// Nothing to capture: the trip's charge, posted at its end, stays open on the receivable.
 		return f.store.Update(ctx, p.ID, func(tx pgx.Tx, p *domain.Payment) error {
-			if err := f.charge(ctx, tx, p, op.Amount); err != nil {
-				return err
-			}
 			return f.store.FailTx(ctx, tx, op.ID, "payment "+string(p.Status)+" ("+p.FailureCode+"): charge left on the receivable")
 		})
 	}
 	if !op.Amount.IsPositive() {
 		return f.cancel(ctx, op, p)
 	}
-	split, err := p.SplitCapture(op.Amount)
+	taken, intent, gerr, err := f.captureAtGateway(ctx, op, p)
 	if err != nil {
 		return err
 	}
-	intent, gerr := f.gateway.Capture(ctx, op.ID, p.IntentID, split.FromHold)
 	if gerr != nil {
 		if IsRetryable(gerr) {
 			return gerr
@@ -379,9 +411,6 @@ func (f *Flows) capture(ctx context.Context, op Operation, p *domain.Payment) er
 			}
 			code := failureCode(gerr)
 			if err := p.Failed(code, now); err != nil {
-				return err
-			}
-			if err := f.charge(ctx, tx, p, op.Amount); err != nil {
 				return err
 			}
 			if err := f.ledger.VoidHoldTx(ctx, tx, p.ID); err != nil {
@@ -405,22 +434,93 @@ func (f *Flows) capture(ctx context.Context, op Operation, p *domain.Payment) er
 		if p.Status != domain.PaymentCapturePending {
 			return f.store.DoneTx(ctx, tx, op.ID) // resolved meanwhile
 		}
-		if err := f.charge(ctx, tx, p, op.Amount); err != nil {
+		// The ledger's hold is the one placed at the start; an increment's
+		// extra is captured without a hold entry, settling the receivable too.
+		fromHold := domain.Money{AmountMinor: min(taken.AmountMinor, p.Held.AmountMinor), Currency: taken.Currency}
+		if _, _, err := f.ledger.PostHoldTx(ctx, tx, p.ID, fromHold); err != nil {
 			return err
 		}
-		if _, _, err := f.ledger.PostHoldTx(ctx, tx, p.ID, split.FromHold); err != nil {
-			return err
+		if extra := taken.AmountMinor - fromHold.AmountMinor; extra > 0 {
+			e, err := domain.CaptureEntry(p.CustomerID, op.ID, domain.Money{AmountMinor: extra, Currency: taken.Currency})
+			if err != nil {
+				return err
+			}
+			if _, _, err := f.ledger.PostTx(ctx, tx, e); err != nil {
+				return err
+			}
+			if err := p.HoldIncremented(taken, now); err != nil {
+				return err
+			}
 		}
-		if err := p.CaptureSucceeded(split.FromHold, now); err != nil {
+		if err := p.CaptureSucceeded(taken, now); err != nil {
 			return err
 		}
 		if err := f.emit(ctx, tx, p.ID, events.TypePaymentCapturedV1, events.PaymentCapturedV1{
-			PaymentID: p.ID, CustomerID: p.CustomerID, TripID: p.TripID, Amount: eventMoney(split.FromHold),
-			ProviderRef: intent.ID, CapturedAt: now}); err != nil {
+			PaymentID: p.ID, CustomerID: p.CustomerID, TripID: p.TripID, Amount: eventMoney(taken),
+			ProviderRef: intent.ID, CapturedAt: now, Kind: string(domain.PaymentKindTrip)}); err != nil {
 			return err
+		}
+		if rest := op.Amount.AmountMinor - taken.AmountMinor; rest > 0 {
+			// Already on the receivable (trip_charge): the charge only collects it.
+			remainder, err := domain.NewCharge(ChargeID(domain.PaymentKindTripRemainder, p.TripID), domain.PaymentKindTripRemainder,
+				p.TripID, p.CustomerID, p.TripID, "", domain.Money{AmountMinor: rest, Currency: taken.Currency}, now)
+			if err != nil {
+				return err
+			}
+			if err := f.queueChargeTx(ctx, tx, remainder, nil); err != nil {
+				return err
+			}
 		}
 		return f.store.DoneTx(ctx, tx, op.ID)
 	})
+}
+
+// captureAtGateway captures op.Amount from the trip's hold when the hold
+// covers it or can be incremented to, else the whole hold (the caller charges
+// the rest separately); taken is what it captured. gerr is the gateway's
+// refusal of the capture; err any other failure (the operation is retried).
+func (f *Flows) captureAtGateway(ctx context.Context, op Operation, p *domain.Payment) (taken domain.Money, intent Intent, gerr, err error) {
+	taken = op.Amount
+	if op.Amount.AmountMinor > p.Held.AmountMinor {
+		taken = p.Held
+		in, err := f.gateway.GetIntent(ctx, p.IntentID)
+		if err != nil {
+			return taken, Intent{}, nil, fmt.Errorf("intent %s before capture above the hold: %w", p.IntentID, err)
+		}
+		switch {
+		case in.Status == StatusSucceeded && in.Amount.Currency == op.Amount.Currency &&
+			(in.AmountReceived == op.Amount.AmountMinor || in.AmountReceived == p.Held.AmountMinor):
+			// An earlier attempt captured and its write was lost.
+			return domain.Money{AmountMinor: in.AmountReceived, Currency: op.Amount.Currency}, in, nil, nil
+		case in.Status == StatusRequiresCapture && in.IncrementalAuth:
+			if in.Amount.AmountMinor < op.Amount.AmountMinor {
+				inc, ierr := f.gateway.IncrementAuthorisation(ctx, op.ID+":increment", p.IntentID, op.Amount)
+				switch {
+				case ierr == nil:
+					in = inc
+				case IsRetryable(ierr):
+					return taken, Intent{}, nil, ierr
+				default:
+					f.opts.Logger.WarnContext(ctx, "incremental authorisation refused: capturing the hold, charging the rest",
+						"payment_id", p.ID, "intent_id", p.IntentID, "err", ierr)
+				}
+			}
+			if in.Amount.AmountMinor >= op.Amount.AmountMinor {
+				taken = op.Amount
+			}
+		}
+	}
+	intent, gerr = f.gateway.Capture(ctx, op.ID, p.IntentID, taken)
+	if gerr != nil && !IsRetryable(gerr) {
+		recovered, err := f.recoverCapture(ctx, p.IntentID, taken, gerr)
+		if err != nil {
+			return taken, Intent{}, nil, err
+		}
+		if recovered != nil {
+			return taken, *recovered, nil, nil
+		}
+	}
+	return taken, intent, gerr, nil
 }
 
 // cancel releases the hold of a trip that cost nothing.
@@ -446,8 +546,8 @@ func (f *Flows) cancel(ctx context.Context, op Operation, p *domain.Payment) err
 }
 
 // charge posts the trip's price to the customer's receivable (trip_charge,
-// reference trip id). The unlock fee is not broken out by TripEndedV1, so the
-// whole price is ride revenue.
+// reference trip id) when the trip ends. The unlock fee is not broken out by
+// TripEndedV1, so the whole price is ride revenue.
 func (f *Flows) charge(ctx context.Context, tx pgx.Tx, p *domain.Payment, price domain.Money) error {
 	if !price.IsPositive() {
 		return nil

@@ -262,8 +262,11 @@ func TestDeclinedCardFailsWithoutCapture(t *testing.T) {
 	if p.Status != domain.PaymentFailed || p.FailureCode != "generic_decline" {
 		t.Fatalf("payment: %+v", p)
 	}
-	if n := fx.outboxCount(t, events.TypePaymentFailedV1); n != 1 {
-		t.Fatalf("PaymentFailedV1 = %d, want 1", n)
+	if n := fx.outboxCount(t, events.TypePaymentAuthorisationFailedV1); n != 1 {
+		t.Fatalf("PaymentAuthorisationFailedV1 = %d, want 1", n)
+	}
+	if n := fx.outboxCount(t, events.TypePaymentFailedV1); n != 0 {
+		t.Fatalf("PaymentFailedV1 = %d, want 0 (an authorisation failure has its own type)", n)
 	}
 	if n := fx.outboxCount(t, events.TypePaymentCapturedV1) + fx.outboxCount(t, events.TypePaymentAuthorisedV1); n != 0 {
 		t.Fatalf("unexpected authorised/captured events: %d", n)
@@ -286,22 +289,6 @@ func TestDeclinedCardFailsWithoutCapture(t *testing.T) {
 	}
 	if _, pending := fx.balance(t, domain.CustomerHold("cust-bad")); pending != 0 {
 		t.Fatalf("hold still pending: %d", pending)
-	}
-}
-
-func TestPriceAboveHoldCapturesHoldAndLeavesRemainderOwed(t *testing.T) {
-	fx := newFixture(t, nil)
-	ctx := context.Background()
-	fx.ok(t, fx.flows.OnTripStarted(ctx, tripStarted(t, "trip-x", "cust-x", events.VehicleEScooter)))
-	fx.ok(t, fx.flows.OnTripEnded(ctx, tripEnded(t, "trip-x", "cust-x", 14_50)))
-	fx.drain(t)
-	p := fx.payment(t, "trip-x")
-	if p.Status != domain.PaymentCaptured || p.Captured.AmountMinor != app.HoldMicromobility {
-		t.Fatalf("payment: %+v", p)
-	}
-	fx.assertInvariant(t)
-	if posted, _ := fx.balance(t, domain.CustomerReceivable("cust-x")); posted != 4_50 {
-		t.Fatalf("receivable = %d, want the 450 remainder", posted)
 	}
 }
 

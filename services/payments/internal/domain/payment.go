@@ -24,16 +24,22 @@ var ErrInvalidTransition = errors.New("invalid payment transition")
 
 // Payment is one customer payment: a hold placed at trip start, captured at trip
 // end, possibly refunded later. Amounts are kept per stage so every cent is explained.
+// A charge (a fine, a cancellation fee, a trip's remainder above its hold; see
+// NewCharge) is a payment too, authorised and captured at once.
 type Payment struct {
 	ID          string
+	Kind        PaymentKind
 	CustomerID  string
-	TripID      string
+	TripID      string // empty for a cancellation fee
+	Reference   string // what a charge is for: fine id, reservation id, trip id; empty for a trip
+	Reason      string // e.g. a fine's reason
 	Status      PaymentStatus
 	IntentID    string // gateway intent id once known
 	Held        Money  // currently authorised
 	Captured    Money
 	Refunded    Money
 	FailureCode string
+	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
 
@@ -46,8 +52,8 @@ func NewPayment(id, customerID, tripID string, hold Money, now time.Time) (*Paym
 		return nil, fmt.Errorf("hold must be positive, got %s", hold)
 	}
 	zero := Money{Currency: hold.Currency}
-	return &Payment{ID: id, CustomerID: customerID, TripID: tripID, Status: PaymentPendingAuthorisation,
-		Held: hold, Captured: zero, Refunded: zero, UpdatedAt: now}, nil
+	return &Payment{ID: id, Kind: PaymentKindTrip, CustomerID: customerID, TripID: tripID, Status: PaymentPendingAuthorisation,
+		Held: hold, Captured: zero, Refunded: zero, CreatedAt: now, UpdatedAt: now}, nil
 }
 
 func (p *Payment) transition(to PaymentStatus, now time.Time, from ...PaymentStatus) error {
@@ -83,6 +89,22 @@ func (p *Payment) RequestCapture(amount Money, now time.Time) error {
 		return fmt.Errorf("capture amount must not be negative, got %s", amount)
 	}
 	return p.transition(PaymentCapturePending, now, PaymentAuthorised)
+}
+
+// HoldIncremented records an incremental authorisation: the hold now covers
+// amount (more than before), so the whole final price can be captured from it.
+func (p *Payment) HoldIncremented(amount Money, now time.Time) error {
+	if amount.Currency != p.Held.Currency {
+		return fmt.Errorf("%w: hold in %s, payment in %s", ErrCurrencyMismatch, amount.Currency, p.Held.Currency)
+	}
+	if p.Status != PaymentAuthorised && p.Status != PaymentCapturePending {
+		return fmt.Errorf("%w: increment of a %s payment", ErrInvalidTransition, p.Status)
+	}
+	if amount.AmountMinor <= p.Held.AmountMinor {
+		return fmt.Errorf("%w: increment to %s of hold %s", ErrInvalidTransition, amount, p.Held)
+	}
+	p.Held, p.UpdatedAt = amount, now
+	return nil
 }
 
 // CaptureSplit is how a final amount is taken: from the hold, and the rest (if the

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,11 +47,12 @@ func (r *Payments) Begin(ctx context.Context, fn func(tx pgx.Tx) error) error {
 func (r *Payments) Create(ctx context.Context, tx pgx.Tx, p *domain.Payment) error {
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO payments (id, customer_id, trip_id, status, intent_id, held_minor, captured_minor,
-			refunded_minor, currency, failure_code, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			refunded_minor, currency, failure_code, updated_at, kind, reference, reason, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT DO NOTHING`,
 		p.ID, p.CustomerID, p.TripID, string(p.Status), p.IntentID, p.Held.AmountMinor, p.Captured.AmountMinor,
-		p.Refunded.AmountMinor, p.Held.Currency, p.FailureCode, p.UpdatedAt)
+		p.Refunded.AmountMinor, p.Held.Currency, p.FailureCode, p.UpdatedAt,
+		string(cmp.Or(p.Kind, domain.PaymentKindTrip)), p.Reference, p.Reason, createdAt(p))
 	if err != nil {
 		return fmt.Errorf("create payment %s: %w", p.ID, err)
 	}
@@ -61,13 +63,14 @@ func (r *Payments) Create(ctx context.Context, tx pgx.Tx, p *domain.Payment) err
 }
 
 const paymentColumns = `id, customer_id, trip_id, status, intent_id, held_minor, captured_minor, refunded_minor,
-	currency, failure_code, updated_at`
+	currency, failure_code, updated_at, kind, reference, reason, created_at`
 
 func scanPayment(row pgx.Row) (*domain.Payment, error) {
 	var p domain.Payment
 	var currency string
 	err := row.Scan(&p.ID, &p.CustomerID, &p.TripID, &p.Status, &p.IntentID, &p.Held.AmountMinor,
-		&p.Captured.AmountMinor, &p.Refunded.AmountMinor, &currency, &p.FailureCode, &p.UpdatedAt)
+		&p.Captured.AmountMinor, &p.Refunded.AmountMinor, &currency, &p.FailureCode, &p.UpdatedAt,
+		&p.Kind, &p.Reference, &p.Reason, &p.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -135,15 +138,21 @@ func (r *Payments) EnqueueTx(ctx context.Context, tx pgx.Tx, op app.Operation) (
 // ClaimDue takes up to limit pending operations whose time has come, oldest
 // due first, skipping rows another worker holds (FOR UPDATE SKIP LOCKED). Each
 // claim counts an attempt and hides the operation for the lease, so a concurrent
-// worker does not call the gateway for it at the same time.
+// worker does not call the gateway for it at the same time. At most one
+// operation per payment is taken (the oldest due), so a batch run concurrently
+// never has two operations of one payment racing for its row lock.
 func (r *Payments) ClaimDue(ctx context.Context, limit int) ([]app.Operation, error) {
+	// Ordering by next_attempt_at alone follows the partial index; ties are rare
+	// and their order carries no meaning.
 	rows, err := r.pool.Query(ctx, `
-		WITH due AS (
-			SELECT id FROM payment_operations
+		WITH candidates AS MATERIALIZED (
+			SELECT id, payment_id, next_attempt_at FROM payment_operations
 			WHERE status = 'pending' AND next_attempt_at <= now()
-			ORDER BY next_attempt_at, id
+			ORDER BY next_attempt_at
 			LIMIT $1
 			FOR UPDATE SKIP LOCKED
+		), due AS (
+			SELECT DISTINCT ON (payment_id) id FROM candidates ORDER BY payment_id, next_attempt_at, id
 		)
 		UPDATE payment_operations o
 		SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
@@ -201,4 +210,92 @@ func (r *Payments) RetryLater(ctx context.Context, id, reason string, backoff ti
 		return fmt.Errorf("%w: %s", app.ErrOperationNotPending, id)
 	}
 	return nil
+}
+
+var _ app.OperationQueue = (*Payments)(nil)
+
+// Release hands claimed operations back without counting the attempt: their
+// call never left (the circuit breaker was open). They are due again after
+// delay; last_error keeps the last real failure.
+func (r *Payments) Release(ctx context.Context, ids []string, delay time.Duration) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := r.pool.Exec(ctx, `
+		UPDATE payment_operations
+		SET attempts = greatest(attempts - 1, 0), next_attempt_at = now() + make_interval(secs => $2)
+		WHERE id = ANY($1) AND status = 'pending'`, ids, delay.Seconds())
+	if err != nil {
+		return fmt.Errorf("release %d operations: %w", len(ids), err)
+	}
+	return nil
+}
+
+// FailAttempt records an unexpected failure of the operation. Below
+// maxFailures it stays pending and is due again after backoff; the failure
+// that reaches maxFailures makes it dead (reported by dead, exactly once), and
+// it runs no more until RequeueDead.
+func (r *Payments) FailAttempt(ctx context.Context, id, reason string, backoff time.Duration, maxFailures int) (dead bool, err error) {
+	err = r.pool.QueryRow(ctx, `
+		UPDATE payment_operations
+		SET failures = failures + 1, last_error = $2,
+			next_attempt_at = now() + make_interval(secs => $3),
+			status = CASE WHEN failures + 1 >= $4 THEN 'dead' ELSE status END,
+			dead_at = CASE WHEN failures + 1 >= $4 THEN now() END
+		WHERE id = $1 AND status = 'pending'
+		RETURNING status = 'dead'`, id, reason, backoff.Seconds(), maxFailures).Scan(&dead)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("%w: %s", app.ErrOperationNotPending, id)
+	}
+	if err != nil {
+		return false, fmt.Errorf("record failure of operation %s: %w", id, err)
+	}
+	return dead, nil
+}
+
+// DeadOperations lists up to limit dead operations, longest dead first.
+func (r *Payments) DeadOperations(ctx context.Context, limit int) ([]app.DeadOperation, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT id, payment_id, kind, amount_minor, currency, attempts, last_error, failures, created_at, dead_at
+		FROM payment_operations WHERE status = 'dead'
+		ORDER BY dead_at, id
+		LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list dead operations: %w", err)
+	}
+	ops, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.DeadOperation, error) {
+		var op app.DeadOperation
+		err := row.Scan(&op.ID, &op.PaymentID, &op.Kind, &op.Amount.AmountMinor, &op.Amount.Currency,
+			&op.Attempts, &op.LastError, &op.Failures, &op.CreatedAt, &op.DeadAt)
+		return op, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list dead operations: %w", err)
+	}
+	return ops, nil
+}
+
+// RequeueDead makes a dead operation pending and due now, with its failure
+// count reset (last_error is kept until the next attempt). app.ErrOperationNotFound
+// when there is no such operation, app.ErrOperationNotDead when it is not dead.
+func (r *Payments) RequeueDead(ctx context.Context, id string) error {
+	tag, err := r.pool.Exec(ctx, `
+		UPDATE payment_operations
+		SET status = 'pending', failures = 0, dead_at = NULL, next_attempt_at = now()
+		WHERE id = $1 AND status = 'dead'`, id)
+	if err != nil {
+		return fmt.Errorf("requeue operation %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var status string
+	err = r.pool.QueryRow(ctx, `SELECT status FROM payment_operations WHERE id = $1`, id).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: %s", app.ErrOperationNotFound, id)
+	}
+	if err != nil {
+		return fmt.Errorf("requeue operation %s: %w", id, err)
+	}
+	return fmt.Errorf("%w: %s is %s", app.ErrOperationNotDead, id, status)
 }

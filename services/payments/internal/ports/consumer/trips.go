@@ -1,4 +1,5 @@
-// Package consumer turns booking's trip events on Kafka into payment use cases.
+// Package consumer turns booking's trip and reservation events on Kafka into
+// payment use cases.
 package consumer
 
 import (
@@ -11,16 +12,19 @@ import (
 	"github.com/mobilitycorp/platform/pkg/kafka"
 )
 
-// TripFlows is what the consumer drives.
+// TripFlows is what the booking.trips consumer drives.
 type TripFlows interface {
 	OnTripStarted(ctx context.Context, ev events.Event) error
 	OnTripEnded(ctx context.Context, ev events.Event) error
+	OnFineIssued(ctx context.Context, ev events.Event) error
+	OnRewardGranted(ctx context.Context, ev events.Event) error
 }
 
 // Trips returns the kafka.Handler for the booking.trips topic. Records that are not
 // CloudEvents are dead-lettered at once; other event types are ignored; any other
 // failure is retried with backoff and dead-lettered after the consumer's attempts.
-// Starts and ends of one trip share its key, hence a partition and their order.
+// Starts and ends of one trip share its key, hence a partition and their order;
+// so do the trip's fines and rewards.
 func Trips(flows TripFlows) kafka.Handler {
 	return func(ctx context.Context, r *kgo.Record) error {
 		ev, err := events.FromRecord(r)
@@ -32,6 +36,10 @@ func Trips(flows TripFlows) kafka.Handler {
 			err = flows.OnTripStarted(ctx, ev)
 		case events.TypeTripEndedV1:
 			err = flows.OnTripEnded(ctx, ev)
+		case events.TypeFineIssuedV1:
+			err = flows.OnFineIssued(ctx, ev)
+		case events.TypeRewardGrantedV1:
+			err = flows.OnRewardGranted(ctx, ev)
 		default:
 			return nil
 		}
