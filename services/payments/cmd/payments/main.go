@@ -6,13 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/mobilitycorp/platform/pkg/config"
 	"github.com/mobilitycorp/platform/pkg/events"
+	"github.com/mobilitycorp/platform/pkg/idempotency"
 	"github.com/mobilitycorp/platform/pkg/kafka"
 	"github.com/mobilitycorp/platform/pkg/postgres"
 	"github.com/mobilitycorp/platform/pkg/service"
@@ -21,6 +26,7 @@ import (
 	"github.com/mobilitycorp/platform/services/payments/internal/adapters/stripe"
 	"github.com/mobilitycorp/platform/services/payments/internal/app"
 	"github.com/mobilitycorp/platform/services/payments/internal/ports/consumer"
+	httpapi "github.com/mobilitycorp/platform/services/payments/internal/ports/http"
 	"github.com/mobilitycorp/platform/services/payments/internal/ports/webhook"
 	"github.com/mobilitycorp/platform/services/payments/migrations"
 )
@@ -46,6 +52,21 @@ type Config struct {
 	// SandboxPaymentMethod is the card every customer pays with in the sandbox until
 	// customers' saved payment methods arrive from booking.
 	SandboxPaymentMethod string `env:"SANDBOX_PAYMENT_METHOD" envDefault:"pm_card_visa"`
+	// StripeWebhookSecrets are the signing secrets (whsec_...) of the Stripe webhook
+	// endpoint, comma-separated: during a rotation both the old and the new one.
+	// Empty leaves POST /v1/webhooks/stripe unmounted (sandbox development only).
+	StripeWebhookSecrets config.Secret `env:"STRIPE_WEBHOOK_SECRETS"`
+}
+
+// webhookSecrets splits StripeWebhookSecrets; blanks around commas are ignored.
+func (c *Config) webhookSecrets() []config.Secret {
+	var out []config.Secret
+	for _, s := range strings.Split(c.StripeWebhookSecrets.Reveal(), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, config.Secret(s))
+		}
+	}
+	return out
 }
 
 // Validate implements config.Validator.
@@ -58,6 +79,11 @@ func (c *Config) Validate() error {
 	case "stripe":
 		if c.StripeSecretKey == "" {
 			return errors.New("STRIPE_SECRET_KEY is required with GATEWAY=stripe")
+		}
+		// Without webhooks a hold Stripe released, or a refund made in its
+		// dashboard, would never reach our books.
+		if len(c.webhookSecrets()) == 0 {
+			return errors.New("STRIPE_WEBHOOK_SECRETS is required with GATEWAY=stripe")
 		}
 	default:
 		return fmt.Errorf("GATEWAY must be sandbox or stripe, got %q", c.Gateway)
@@ -97,30 +123,53 @@ func run(ctx context.Context, stdout io.Writer, environ map[string]string) error
 		return fmt.Errorf("start: %w", err)
 	}
 
-	// 3. Payment flows: gateway, ledger, payments store, the booking.trips consumer
-	// and the operations worker that talks to the gateway.
-	workers, err := wire(cfg, infra)
+	// 3. Payment flows: gateway, ledger, payments store, the booking.trips consumer,
+	// the operations worker that talks to the gateway, and the Stripe webhook
+	// processor.
+	c, err := wire(cfg, infra)
 	if err != nil {
 		infra.Close(ctx)
 		return err
 	}
 
-	// 4. HTTP: platform middleware, /livez, /readyz, /metrics.
+	// 4. HTTP: platform middleware, /livez, /readyz, /metrics, then the API
+	// (GET /openapi.yaml, /v1) and the Stripe webhook.
 	router := infra.Router()
+	if err := httpapi.Mount(router, httpapi.Options{
+		Reads:        c.queries,
+		Money:        c.flows,
+		Operations:   c.store,
+		Authenticate: infra.Verifier.Authenticate,
+		Idempotency:  idempotency.Middleware(infra.DB, idempotency.Options{Required: true, Logger: infra.Logger}),
+		Webhook:      c.receiver,
+		Logger:       infra.Logger,
+	}); err != nil {
+		infra.Close(ctx)
+		return fmt.Errorf("http api: %w", err)
+	}
 
 	// 5. Serve until the signal, then shut down in order.
-	return infra.Run(ctx, router, workers...)
+	return infra.Run(ctx, router, c.workers...)
 }
 
-// wire builds the trip payment flow and returns its background workers.
-func wire(cfg Config, infra *service.Infra) ([]service.Worker, error) {
+// components are what wire builds for run.
+type components struct {
+	flows    *app.Flows
+	store    *pgstore.Payments
+	queries  *pgstore.Queries
+	receiver *webhook.Receiver // nil without webhook secrets
+	workers  []service.Worker
+}
+
+// wire builds the payment flows, the webhook handling and their background workers.
+func wire(cfg Config, infra *service.Infra) (components, error) {
 	var gateway app.Gateway
 	var methods app.PaymentMethodResolver
 	switch cfg.Gateway {
 	case "stripe":
 		gw, err := stripe.New(stripe.Config{SecretKey: cfg.StripeSecretKey, BaseURL: cfg.StripeBaseURL, Logger: infra.Logger})
 		if err != nil {
-			return nil, fmt.Errorf("stripe gateway: %w", err)
+			return components{}, fmt.Errorf("stripe gateway: %w", err)
 		}
 		gateway = gw
 		methods = func(context.Context, string) (app.PaymentMethodRef, error) {
@@ -133,16 +182,60 @@ func wire(cfg Config, infra *service.Infra) ([]service.Worker, error) {
 			return app.PaymentMethodRef{PaymentMethod: pm}, nil
 		}
 	}
-	store := pgstore.NewPayments(infra.DB, time.Minute)
-	flows := app.NewFlows(store, pgstore.NewLedger(infra.DB), gateway, methods, app.FlowsOptions{Logger: infra.Logger})
+	c := components{store: pgstore.NewPayments(infra.DB, time.Minute), queries: pgstore.NewQueries(infra.DB)}
+	ledger := pgstore.NewLedger(infra.DB)
+	c.flows = app.NewFlows(c.store, ledger, gateway, methods, app.FlowsOptions{Logger: infra.Logger})
 	trips, err := kafka.NewConsumer(cfg.Kafka, kafka.ConsumerOptions{
 		Group:   serviceName + "-trips",
 		Topics:  []string{events.TopicBookingTrips},
-		Handler: consumer.Trips(flows),
+		Handler: consumer.Trips(c.flows),
 		DLQ:     infra.Producer,
 	}, infra.Logger, infra.Telemetry.Registry)
 	if err != nil {
-		return nil, fmt.Errorf("trips consumer: %w", err)
+		return components{}, fmt.Errorf("trips consumer: %w", err)
 	}
-	return []service.Worker{trips.Run, flows.RunOperations}, nil
+
+	// Stripe webhooks: the receiver stores verified events, the processor (in
+	// every replica) applies them in order per PaymentIntent.
+	webhooks, err := app.NewWebhooks(c.queries, ledger, app.WebhooksOptions{
+		Logger: infra.Logger, Registerer: infra.Telemetry.Registry})
+	if err != nil {
+		return components{}, fmt.Errorf("webhooks: %w", err)
+	}
+	processor, err := webhook.NewProcessor(infra.DB, httpapi.StripeEvents(webhooks), webhook.ProcessorOptions{Logger: infra.Logger})
+	if err != nil {
+		return components{}, fmt.Errorf("webhook processor: %w", err)
+	}
+	if secrets := cfg.webhookSecrets(); len(secrets) > 0 {
+		if c.receiver, err = webhook.NewReceiver(infra.DB, webhook.ReceiverOptions{Secrets: secrets, Logger: infra.Logger}); err != nil {
+			return components{}, fmt.Errorf("webhook receiver: %w", err)
+		}
+	} else {
+		infra.Logger.Warn("STRIPE_WEBHOOK_SECRETS is empty: POST " + webhook.Path + " is not mounted")
+	}
+
+	c.workers = []service.Worker{trips.Run, c.flows.RunOperations, processor.Run,
+		purgeIdempotencyKeys(infra.DB, infra.Logger)}
+	return c, nil
+}
+
+// purgeIdempotencyKeys deletes expired Idempotency-Key records every hour; they
+// are ignored once expired, so this only reclaims space.
+func purgeIdempotencyKeys(pool *pgxpool.Pool, logger *slog.Logger) service.Worker {
+	return func(ctx context.Context) error {
+		tick := time.NewTicker(time.Hour)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+				if n, err := idempotency.Purge(ctx, pool); err != nil {
+					logger.WarnContext(ctx, "purge idempotency keys", slog.Any("error", err))
+				} else if n > 0 {
+					logger.DebugContext(ctx, "purged idempotency keys", slog.Int64("count", n))
+				}
+			}
+		}
+	}
 }
