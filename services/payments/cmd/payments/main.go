@@ -56,6 +56,17 @@ type Config struct {
 	// endpoint, comma-separated: during a rotation both the old and the new one.
 	// Empty leaves POST /v1/webhooks/stripe unmounted (sandbox development only).
 	StripeWebhookSecrets config.Secret `env:"STRIPE_WEBHOOK_SECRETS"`
+	// RefundApprovalThreshold: refunds above it (minor units) wait for a second
+	// member of staff; domain.md lists large refunds among the human-approved actions.
+	RefundApprovalThreshold int64 `env:"REFUND_APPROVAL_THRESHOLD_MINOR" envDefault:"2000"`
+
+	// Reconciliation compares our captures and refunds with the gateway's records.
+	ReconcileEnabled       bool          `env:"RECONCILE_ENABLED" envDefault:"true"`
+	ReconcileInterval      time.Duration `env:"RECONCILE_INTERVAL" envDefault:"1h"`
+	ReconcileOverlap       time.Duration `env:"RECONCILE_OVERLAP" envDefault:"15m"`
+	ReconcileSettle        time.Duration `env:"RECONCILE_SETTLE" envDefault:"10m"`
+	ReconcileFirstLookback time.Duration `env:"RECONCILE_FIRST_LOOKBACK" envDefault:"24h"`
+	ReconcileConcurrency   int           `env:"RECONCILE_CONCURRENCY" envDefault:"4"`
 }
 
 // webhookSecrets splits StripeWebhookSecrets; blanks around commas are ignored.
@@ -87,6 +98,11 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("GATEWAY must be sandbox or stripe, got %q", c.Gateway)
+	}
+	// A zero would silently mean "default" further down, so require positive values.
+	if c.ReconcileEnabled && (c.ReconcileInterval <= 0 || c.ReconcileOverlap <= 0 || c.ReconcileSettle <= 0 ||
+		c.ReconcileFirstLookback <= 0 || c.ReconcileConcurrency <= 0) {
+		return errors.New("RECONCILE_INTERVAL, _OVERLAP, _SETTLE, _FIRST_LOOKBACK and _CONCURRENCY must be positive")
 	}
 	return c.Base.Validate()
 }
@@ -184,7 +200,8 @@ func wire(cfg Config, infra *service.Infra) (components, error) {
 	}
 	c := components{store: pgstore.NewPayments(infra.DB, time.Minute), queries: pgstore.NewQueries(infra.DB)}
 	ledger := pgstore.NewLedger(infra.DB)
-	c.flows = app.NewFlows(c.store, ledger, gateway, methods, app.FlowsOptions{Logger: infra.Logger})
+	c.flows = app.NewFlows(c.store, ledger, gateway, methods, app.FlowsOptions{
+		Logger: infra.Logger, RefundApprovalThreshold: cfg.RefundApprovalThreshold})
 	trips, err := kafka.NewConsumer(cfg.Kafka, kafka.ConsumerOptions{
 		Group:   serviceName + "-trips",
 		Topics:  []string{events.TopicBookingTrips},
@@ -193,6 +210,16 @@ func wire(cfg Config, infra *service.Infra) (components, error) {
 	}, infra.Logger, infra.Telemetry.Registry)
 	if err != nil {
 		return components{}, fmt.Errorf("trips consumer: %w", err)
+	}
+	// Cancellation fees arrive with booking.reservations.
+	reservations, err := kafka.NewConsumer(cfg.Kafka, kafka.ConsumerOptions{
+		Group:   serviceName + "-reservations",
+		Topics:  []string{events.TopicBookingReservations},
+		Handler: consumer.Reservations(c.flows),
+		DLQ:     infra.Producer,
+	}, infra.Logger, infra.Telemetry.Registry)
+	if err != nil {
+		return components{}, fmt.Errorf("reservations consumer: %w", err)
 	}
 
 	// Stripe webhooks: the receiver stores verified events, the processor (in
@@ -214,8 +241,21 @@ func wire(cfg Config, infra *service.Infra) (components, error) {
 		infra.Logger.Warn("STRIPE_WEBHOOK_SECRETS is empty: POST " + webhook.Path + " is not mounted")
 	}
 
-	c.workers = []service.Worker{trips.Run, c.flows.RunOperations, processor.Run,
+	c.workers = []service.Worker{trips.Run, reservations.Run, c.flows.RunOperations, processor.Run,
 		purgeIdempotencyKeys(infra.DB, infra.Logger)}
+
+	// Reconciliation reads the gateway; it only reports mismatches.
+	if cfg.ReconcileEnabled {
+		recon, err := app.NewReconciler(pgstore.NewReconciliation(infra.DB), gateway, app.ReconcileOptions{
+			Interval: cfg.ReconcileInterval, Overlap: cfg.ReconcileOverlap, Settle: cfg.ReconcileSettle,
+			FirstLookback: cfg.ReconcileFirstLookback, Concurrency: cfg.ReconcileConcurrency,
+			Logger: infra.Logger, Registerer: infra.Telemetry.Registry,
+		})
+		if err != nil {
+			return components{}, fmt.Errorf("reconciler: %w", err)
+		}
+		c.workers = append(c.workers, recon.Run)
+	}
 	return c, nil
 }
 

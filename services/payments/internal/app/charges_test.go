@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/mobilitycorp/platform/pkg/events"
 	pg "github.com/mobilitycorp/platform/services/payments/internal/adapters/postgres"
 	"github.com/mobilitycorp/platform/services/payments/internal/app"
@@ -357,4 +358,40 @@ func TestRefusedAuthorisationAlreadyInPlaceIsRecorded(t *testing.T) {
 			fx.assertInvariant(t)
 		})
 	}
+}
+
+// A hold released before the trip ended (Stripe lets an uncaptured hold expire;
+// the webhook cancels our payment) must not lose the price: it is collected by
+// a separate charge of the whole amount.
+func TestTripEndedAfterHoldReleasedChargesTheWholePrice(t *testing.T) {
+	fx := newFixtureWith(t, fxOptions{cards: map[string]string{"cust-r": "pm_card_visa"}})
+	ctx := context.Background()
+	fx.ok(t, fx.flows.OnTripStarted(ctx, tripStarted(t, "trip-r", "cust-r", events.VehicleEScooter)))
+	fx.drain(t)
+	p := fx.payment(t, "trip-r")
+	if _, err := fx.gw.Cancel(ctx, "expiry:"+p.IntentID, p.IntentID); err != nil {
+		t.Fatal(err)
+	}
+	fx.ok(t, fx.store.Update(ctx, p.ID, func(tx pgx.Tx, p *domain.Payment) error {
+		if err := p.Canceled(time.Now()); err != nil {
+			return err
+		}
+		return fx.ledger.VoidHoldTx(ctx, tx, p.ID)
+	}))
+
+	fx.ok(t, fx.flows.OnTripEnded(ctx, tripEnded(t, "trip-r", "cust-r", 7_35)))
+	fx.drain(t)
+
+	if got := fx.payment(t, "trip-r"); got.Status != domain.PaymentCanceled || got.Captured.AmountMinor != 0 {
+		t.Fatalf("trip payment: %+v, want canceled with nothing captured", got)
+	}
+	rem, err := fx.store.Get(ctx, app.ChargeID(domain.PaymentKindTripRemainder, "trip-r"))
+	fx.ok(t, err)
+	if rem.Status != domain.PaymentCaptured || rem.Captured.AmountMinor != 7_35 {
+		t.Fatalf("charge for the released hold: %+v, want 7.35 captured", rem)
+	}
+	if posted, _ := fx.balance(t, domain.CustomerReceivable("cust-r")); posted != 0 {
+		t.Fatalf("receivable = %d, want 0", posted)
+	}
+	fx.assertInvariant(t)
 }

@@ -383,8 +383,25 @@ func (f *Flows) capture(ctx context.Context, op Operation, p *domain.Payment) er
 	switch p.Status {
 	case domain.PaymentPendingAuthorisation:
 		return waitError{"waiting for authorisation of " + p.ID}
-	case domain.PaymentCaptured, domain.PaymentCanceled:
+	case domain.PaymentCaptured:
 		return f.store.Update(ctx, p.ID, func(tx pgx.Tx, _ *domain.Payment) error { return f.store.DoneTx(ctx, tx, op.ID) })
+	case domain.PaymentCanceled:
+		// The hold was released before the trip was priced (e.g. the gateway let an
+		// uncaptured hold expire): the price, already on the receivable since the
+		// trip ended, is collected by a separate charge of the whole amount.
+		return f.store.Update(ctx, p.ID, func(tx pgx.Tx, p *domain.Payment) error {
+			if op.Amount.IsPositive() {
+				charge, err := domain.NewCharge(ChargeID(domain.PaymentKindTripRemainder, p.TripID), domain.PaymentKindTripRemainder,
+					p.TripID, p.CustomerID, p.TripID, "hold released before capture", op.Amount, f.opts.Now())
+				if err != nil {
+					return err
+				}
+				if err := f.queueChargeTx(ctx, tx, charge, nil); err != nil {
+					return err
+				}
+			}
+			return f.store.DoneTx(ctx, tx, op.ID)
+		})
 	case domain.PaymentFailed:
 		// Nothing to capture: the trip's charge, posted at its end, stays open on the receivable.
 		return f.store.Update(ctx, p.ID, func(tx pgx.Tx, p *domain.Payment) error {
