@@ -48,7 +48,7 @@ lint: vet ## gofmt, go vet and staticcheck
 BENCHTIME ?= 25000x
 bench: bootstrap ## run benchmarks (6 runs each, for benchstat medians; HTTP load benchmarks offer 5,000 req/s)
 	@mkdir -p $(BIN)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 6 $(foreach m,$(MODULES),./$(m)/...) | tee $(BIN)/bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 6 -timeout 60m $(foreach m,$(MODULES),./$(m)/...) | tee $(BIN)/bench.txt
 
 fmt: ## gofmt every module
 	gofmt -w $(MODULES)

@@ -200,8 +200,19 @@ func wire(cfg Config, infra *service.Infra) (components, error) {
 	}
 	c := components{store: pgstore.NewPayments(infra.DB, time.Minute), queries: pgstore.NewQueries(infra.DB)}
 	ledger := pgstore.NewLedger(infra.DB)
-	c.flows = app.NewFlows(c.store, ledger, gateway, methods, app.FlowsOptions{
+	// Only retryable gateway failures open the circuit; while open, calls fail
+	// fast and the operations worker claims nothing.
+	breaker, err := app.NewBreaker(gateway, app.BreakerOptions{
+		Name: cfg.Gateway, Logger: infra.Logger, Registerer: infra.Telemetry.Registry})
+	if err != nil {
+		return components{}, fmt.Errorf("gateway breaker: %w", err)
+	}
+	c.flows = app.NewFlows(c.store, ledger, breaker, methods, app.FlowsOptions{
 		Logger: infra.Logger, RefundApprovalThreshold: cfg.RefundApprovalThreshold})
+	operations, err := app.NewWorker(c.flows, c.store, app.WorkerOptions{Registerer: infra.Telemetry.Registry})
+	if err != nil {
+		return components{}, fmt.Errorf("operations worker: %w", err)
+	}
 	trips, err := kafka.NewConsumer(cfg.Kafka, kafka.ConsumerOptions{
 		Group:   serviceName + "-trips",
 		Topics:  []string{events.TopicBookingTrips},
@@ -241,7 +252,7 @@ func wire(cfg Config, infra *service.Infra) (components, error) {
 		infra.Logger.Warn("STRIPE_WEBHOOK_SECRETS is empty: POST " + webhook.Path + " is not mounted")
 	}
 
-	c.workers = []service.Worker{trips.Run, reservations.Run, c.flows.RunOperations, processor.Run,
+	c.workers = []service.Worker{trips.Run, reservations.Run, operations.Run, processor.Run,
 		purgeIdempotencyKeys(infra.DB, infra.Logger)}
 
 	// Reconciliation reads the gateway; it only reports mismatches.
