@@ -13,6 +13,8 @@ const (
 	TypeReturnPhotosSubmittedV1 = "com.mobilitycorp.booking.return.photos-submitted.v1"
 	TypeFineIssuedV1            = "com.mobilitycorp.booking.fine.issued.v1"
 	TypeRewardGrantedV1         = "com.mobilitycorp.booking.reward.granted.v1"
+	TypeTripOverdueV1           = "com.mobilitycorp.booking.trip.overdue.v1"
+	TypeReturnCheckedV1         = "com.mobilitycorp.booking.return.checked.v1"
 )
 
 // ReservationCreatedV1: a customer holds a vehicle from StartAt until EndAt.
@@ -118,4 +120,35 @@ type RewardGrantedV1 struct {
 	Amount     Money     `json:"amount"`
 	Reason     string    `json:"reason,omitempty"`
 	GrantedAt  time.Time `json:"granted_at"`
+}
+
+// TripOverdueV1 (on TopicBookingTrips, key trip id): an active trip passed its
+// limit (12 h for bikes/scooters, the booked end for cars/vans); the customer is
+// notified, a late fine follows as FineIssuedV1, operations are alerted.
+type TripOverdueV1 struct {
+	TripID      string      `json:"trip_id"`
+	CustomerID  string      `json:"customer_id"`
+	VehicleID   string      `json:"vehicle_id"`
+	VehicleType VehicleType `json:"vehicle_type"`
+	StartedAt   time.Time   `json:"started_at"`
+	DueAt       time.Time   `json:"due_at"` // the limit that passed
+	DetectedAt  time.Time   `json:"detected_at"`
+}
+
+// ReturnCheckedV1 (on TopicBookingReturns, key trip id): the immediate return
+// checks at trip end (bay geofence, zone, plug-in state, photos). Accepted is the
+// provisional verdict; the AI photo check follows on genai.photo-checks.
+type ReturnCheckedV1 struct {
+	TripID        string      `json:"trip_id"`
+	CustomerID    string      `json:"customer_id"`
+	VehicleID     string      `json:"vehicle_id"`
+	VehicleType   VehicleType `json:"vehicle_type"`
+	BayID         string      `json:"bay_id,omitempty"`
+	InBay         bool        `json:"in_bay"`
+	EndingAllowed bool        `json:"ending_allowed"`
+	PluggedIn     *bool       `json:"plugged_in,omitempty"` // cars and vans
+	Photos        int         `json:"photos"`
+	Accepted      bool        `json:"accepted"`
+	Problems      []string    `json:"problems,omitempty"`
+	CheckedAt     time.Time   `json:"checked_at"`
 }

@@ -162,6 +162,8 @@ func TestPayloadsRoundTrip(t *testing.T) {
 		{events.TypeReservationCancelledV1, events.ReservationCancelledV1{ReservationID: "r1", CustomerID: "c1", VehicleID: "v1", Reason: "changed plans", CancelledBy: "customer", CancelledAt: at, Fee: &events.Money{AmountMinor: 300, Currency: "EUR"}}},
 		{events.TypeFineIssuedV1, events.FineIssuedV1{FineID: "f1", CustomerID: "c1", TripID: "t1", Reason: events.FineWrongLocation, Amount: eur(2500), IssuedAt: at}},
 		{events.TypeRewardGrantedV1, events.RewardGrantedV1{RewardID: "rw1", CustomerID: "c1", TripID: "t1", BayID: "b1", Amount: eur(200), Reason: "under-served bay", GrantedAt: at}},
+		{events.TypeTripOverdueV1, events.TripOverdueV1{TripID: "t1", CustomerID: "c1", VehicleID: "v1", VehicleType: events.VehicleCar, StartedAt: at, DueAt: at.Add(2 * time.Hour), DetectedAt: at.Add(2*time.Hour + time.Minute)}},
+		{events.TypeReturnCheckedV1, events.ReturnCheckedV1{TripID: "t1", CustomerID: "c1", VehicleID: "v1", VehicleType: events.VehicleEScooter, BayID: "b1", InBay: true, EndingAllowed: true, Photos: 2, Accepted: true, CheckedAt: at}},
 		{events.TypeReservationExpiredV1, events.ReservationExpiredV1{ReservationID: "r1", CustomerID: "c1", VehicleID: "v1", ExpiredAt: at}},
 		{events.TypeTripStartedV1, events.TripStartedV1{TripID: "t1", ReservationID: "r1", CustomerID: "c1", VehicleID: "v1", VehicleType: events.VehicleEScooter, StartLat: 52.52, StartLon: 13.40, StartedAt: at}},
 		{events.TypeTripEndedV1, events.TripEndedV1{TripID: "t1", CustomerID: "c1", VehicleID: "v1", VehicleType: events.VehicleEScooter, StartedAt: at, EndedAt: at.Add(17 * time.Minute), DurationSeconds: 1020, DistanceMeters: 4210, Price: eur(612), EndLat: 52.5, EndLon: 13.41, BayID: "b7", EndedInBay: true}},
