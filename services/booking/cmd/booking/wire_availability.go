@@ -147,7 +147,7 @@ func (v vehicleStates) VehicleState(ctx context.Context, vehicleID string) (app.
 	if err != nil {
 		return app.VehicleState{}, false, err
 	}
-	out := app.VehicleState{BatteryPct: st.BatteryPct, RangeKm: st.RangeKm, PluggedIn: st.PluggedIn, Online: st.Online, ReportedAt: st.ReportedAt}
+	out := app.VehicleState{ZoneID: st.ZoneID, BatteryPct: st.BatteryPct, RangeKm: st.RangeKm, PluggedIn: st.PluggedIn, Online: st.Online, ReportedAt: st.ReportedAt}
 	if st.Position != nil {
 		out.Position = *st.Position
 	}
