@@ -23,6 +23,11 @@ import (
 // channel is the LISTEN/NOTIFY channel that wakes relays on new rows.
 const channel = "mobility_outbox"
 
+// notifyLookBack is how many preceding ids Enqueue looks at for an
+// unpublished row before it skips the notification. It only needs to exceed
+// the rows in flight at once: behind those, a waiting backlog is contiguous.
+const notifyLookBack = 1000
+
 // EnqueueOption customises Enqueue.
 type EnqueueOption func(*enqueueOptions)
 
@@ -57,15 +62,24 @@ func Enqueue(ctx context.Context, tx pgx.Tx, topic, key string, e events.Event, 
 	if payload == nil {
 		payload = []byte{} // the column is NOT NULL; an event may have no data
 	}
-	// The notification is delivered at commit, and not at all on rollback.
+	// The notification is delivered at commit, and not at all on rollback. A
+	// notifying commit takes a cluster-wide lock that it holds through its WAL
+	// flush, serialising every such commit, so only the first row of a backlog
+	// notifies: while older rows wait, the relay is busy or about to be, and it
+	// keeps looking without being woken (see Relay). The look-back is bounded
+	// (notifying too often is harmless) so the check stays a short index scan.
 	_, err := tx.Exec(ctx, `
 		WITH ins AS (
 			INSERT INTO outbox (topic, record_key, event_id, headers, payload)
 			VALUES ($1, $2, $3, $4, $5)
 			RETURNING id
 		)
-		SELECT pg_notify($6, '') FROM ins`,
-		topic, key, e.ID, map[string]string(headers), payload, channel)
+		SELECT pg_notify($6, '') FROM ins
+		WHERE NOT EXISTS (
+			SELECT 1 FROM outbox o
+			WHERE o.published_at IS NULL AND o.id < ins.id AND o.id >= ins.id - $7
+		)`,
+		topic, key, e.ID, map[string]string(headers), payload, channel, notifyLookBack)
 	if err != nil {
 		return fmt.Errorf("enqueue event %s: %w", e.ID, err)
 	}

@@ -25,9 +25,9 @@ type Publisher interface {
 
 // RelayOptions configures a Relay; zero values mean the defaults.
 type RelayOptions struct {
-	// PollInterval is how often the relay looks for rows when no
-	// notification woke it, and how often a standby tries to take over
-	// (default 250ms).
+	// PollInterval is how often an idle relay looks for rows when no
+	// notification woke it, hence the longest a committed row waits, and
+	// how often a standby tries to take over (default 250ms).
 	PollInterval time.Duration
 	// BatchSize is how many rows one publish carries (default 100).
 	BatchSize int
@@ -43,6 +43,19 @@ const lockKey = "mobility-outbox-relay"
 
 // pruneInterval is how often the active relay deletes expired published rows.
 const pruneInterval = time.Minute
+
+// While rows are flowing, producers do not notify (Enqueue notifies only the
+// first row of a backlog), so after publishing rows the relay looks again every
+// busyPoll until it has found nothing for busyLinger, and only then waits for
+// a notification (or PollInterval). The pause also gathers rows into batches.
+// Lingering covers a row whose insert saw older unpublished rows (so it did
+// not notify) but which committed after the relay had published those and
+// found nothing more: unless its transaction outlasted busyLinger, it is
+// found within busyPoll, and it never waits longer than PollInterval.
+const (
+	busyPoll   = 10 * time.Millisecond
+	busyLinger = 250 * time.Millisecond
+)
 
 // Relay publishes outbox rows. Run it in every replica of a service: one holds
 // the lock and relays, the others stand by and take over within PollInterval
@@ -107,7 +120,7 @@ func (r *Relay) session(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	var pruned time.Time
+	var pruned, lastRows time.Time
 	for {
 		if time.Since(pruned) >= pruneInterval {
 			if err := r.prune(ctx, conn); err != nil {
@@ -119,14 +132,23 @@ func (r *Relay) session(ctx context.Context, conn *pgx.Conn) error {
 		var perr publishError
 		switch {
 		case errors.As(err, &perr) && ctx.Err() == nil:
-			// Kafka is down or refused the batch: keep the lock, retry the same rows.
+			// Kafka is down or refused the batch: keep the lock, retry the same
+			// rows after PollInterval.
 			r.logger.ErrorContext(ctx, "outbox publish failed", slog.Any("error", err))
+			lastRows = time.Time{}
 		case err != nil:
 			return err
 		case n == r.opts.BatchSize:
+			lastRows = time.Now()
 			continue // more rows are waiting
+		case n > 0:
+			lastRows = time.Now()
 		}
-		if err := r.wait(ctx, conn); err != nil {
+		timeout := r.opts.PollInterval
+		if time.Since(lastRows) < min(busyLinger, r.opts.PollInterval) {
+			timeout = min(busyPoll, r.opts.PollInterval)
+		}
+		if err := r.wait(ctx, conn, timeout); err != nil {
 			return err
 		}
 	}
@@ -148,9 +170,9 @@ func (r *Relay) lock(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-// wait returns on a notification or after PollInterval, whichever is first.
-func (r *Relay) wait(ctx context.Context, conn *pgx.Conn) error {
-	wctx, cancel := context.WithTimeout(ctx, r.opts.PollInterval)
+// wait returns on a notification or after timeout, whichever is first.
+func (r *Relay) wait(ctx context.Context, conn *pgx.Conn, timeout time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	_, err := conn.WaitForNotification(wctx)
 	switch {
@@ -210,7 +232,10 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 	if err := r.pub.Produce(ctx, recs...); err != nil {
 		return 0, publishError{fmt.Errorf("publish %d outbox rows: %w", len(recs), err)}
 	}
-	if _, err := conn.Exec(ctx, "UPDATE outbox SET published_at = now() WHERE id = ANY($1)", ids); err != nil {
+	// "published_at IS NULL" (true of every row here: only this relay marks)
+	// steers the planner to the small partial index even without statistics,
+	// instead of scanning every row ever published for a batch of ids.
+	if _, err := conn.Exec(ctx, "UPDATE outbox SET published_at = now() WHERE published_at IS NULL AND id = ANY($1)", ids); err != nil {
 		return 0, fmt.Errorf("mark outbox rows published: %w", err)
 	}
 	for _, o := range batch {

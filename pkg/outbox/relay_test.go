@@ -313,7 +313,8 @@ func TestRelayWakesOnNotify(t *testing.T) {
 	eventually(t, "the first event (found by the initial read)", func() bool {
 		return kafkatest.Total(t, cfg, events.TopicBookingTrips) == 1
 	})
-	// The relay is now idle, waiting up to a minute unless notified.
+	// After lingering briefly the relay is idle, waiting up to a minute unless notified.
+	time.Sleep(time.Second)
 	endTrip(t, pool, "trip-2", 200)
 	eventually(t, "the second event (found through NOTIFY)", func() bool {
 		return kafkatest.Total(t, cfg, events.TopicBookingTrips) == 2
@@ -445,4 +446,104 @@ func metric(t testing.TB, g prometheus.Gatherer, name string, labelPairs ...stri
 		}
 	}
 	return nil
+}
+
+// Only the first row of a backlog notifies: a notifying commit serialises on a
+// cluster-wide lock, and the relay keeps looking while older rows wait.
+func TestEnqueueNotifiesOnlyWithoutOlderUnpublishedRows(t *testing.T) {
+	pool := newDB(t)
+	ctx := context.Background()
+	listener, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Release()
+	if _, err := listener.Exec(ctx, "LISTEN mobility_outbox"); err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Exec(ctx, "UNLISTEN *") //nolint:errcheck // the pool resets the connection otherwise
+	notified := func() bool {
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		_, err := listener.Conn().WaitForNotification(wctx)
+		return err == nil
+	}
+
+	endTrip(t, pool, "trip-1", 100)
+	if !notified() {
+		t.Fatal("the first row did not notify")
+	}
+	endTrip(t, pool, "trip-2", 200)
+	endTrip(t, pool, "trip-3", 300)
+	if notified() {
+		t.Fatal("a row behind an unpublished one notified")
+	}
+	if _, err := pool.Exec(ctx, "UPDATE outbox SET published_at = now()"); err != nil {
+		t.Fatal(err)
+	}
+	endTrip(t, pool, "trip-4", 400)
+	if !notified() {
+		t.Fatal("the first row after the backlog was published did not notify")
+	}
+	// Far behind (beyond the look-back) an unpublished row does not silence it.
+	if _, err := pool.Exec(ctx, "SELECT setval(pg_get_serial_sequence('outbox', 'id'), 100000)"); err != nil {
+		t.Fatal(err)
+	}
+	endTrip(t, pool, "trip-5", 500)
+	if !notified() {
+		t.Fatal("a row far beyond the unpublished one did not notify")
+	}
+}
+
+// A row whose insert saw an older unpublished row (so it did not notify) and
+// that commits after the relay published that row is still relayed promptly:
+// the relay keeps polling for a while after publishing, long before its poll
+// interval (a minute here) is up.
+func TestRelayFindsRowsThatDidNotNotify(t *testing.T) {
+	pool := newDB(t)
+	cfg := kafkatest.New(t, kafka.TopicSpec{Name: events.TopicBookingTrips, Partitions: 1})
+	producer := newProducer(t, cfg)
+	ctx := context.Background()
+
+	publishing, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	pub := publisherFunc(func(ctx context.Context, recs ...*kgo.Record) error {
+		if calls.Add(1) == 1 {
+			close(publishing)
+			<-release
+		}
+		return producer.Produce(ctx, recs...)
+	})
+	endTrip(t, pool, "trip-old", 100)
+	start(t, ctx, newRelay(t, pool, pub, outbox.RelayOptions{PollInterval: time.Minute}).Run)
+	<-publishing // the relay found the old row and blocks publishing it
+	e, err := events.New(events.TypeTripEndedV1, events.SourceBooking, "trip-late", map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+	if err := outbox.Enqueue(ctx, tx, events.TopicBookingTrips, "trip-late", e); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	eventually(t, "the older row marked published", func() bool {
+		return count(t, pool, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL") == 1
+	})
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second) // far below the minute
+	for kafkatest.Total(t, cfg, events.TopicBookingTrips) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the row that did not notify was not relayed within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM outbox WHERE published_at IS NULL"); n != 0 {
+		t.Errorf("%d rows left unpublished", n)
+	}
 }

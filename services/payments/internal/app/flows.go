@@ -74,6 +74,10 @@ type Operation struct {
 	Amount    domain.Money
 	Attempts  int // including the current one, once claimed
 	LastError string
+	// Payment is the operation's payment as ClaimDue read it (no lock: the
+	// flows re-read it under lock before writing), which saves a read per
+	// run; nil means run reads it.
+	Payment *domain.Payment
 }
 
 var (
@@ -106,7 +110,13 @@ type PaymentStore interface {
 // LedgerStore is the part of the ledger the flows write (adapters/postgres.Ledger).
 type LedgerStore interface {
 	PostTx(ctx context.Context, tx pgx.Tx, e domain.JournalEntry) (domain.EntryID, bool, error)
+	// PostTxWithBalance is PostTx that also reads the posted balance of
+	// account in currency, in the same round trip.
+	PostTxWithBalance(ctx context.Context, tx pgx.Tx, e domain.JournalEntry, account domain.AccountID, currency string) (domain.EntryID, bool, domain.Money, error)
 	PostHoldTx(ctx context.Context, tx pgx.Tx, reference string, amount domain.Money) (domain.EntryID, bool, error)
+	// PostExpectedHoldTx is PostHoldTx for a caller that knows the hold: one
+	// round trip when the stored hold is pending with exactly its lines.
+	PostExpectedHoldTx(ctx context.Context, tx pgx.Tx, hold domain.JournalEntry, amount domain.Money) (domain.EntryID, bool, error)
 	VoidHoldTx(ctx context.Context, tx pgx.Tx, reference string) error
 }
 
@@ -269,12 +279,15 @@ func (f *Flows) OnTripEnded(ctx context.Context, ev events.Event) error {
 		if price.Currency != p.Held.Currency {
 			return fmt.Errorf("trip %s: %w: price in %s, hold in %s", t.TripID, domain.ErrCurrencyMismatch, price.Currency, p.Held.Currency)
 		}
-		if err := f.charge(ctx, tx, p, price); err != nil {
-			return err
-		}
-		due, err := f.applyCreditTx(ctx, tx, p, price)
+		credit, err := f.charge(ctx, tx, p, price)
 		if err != nil {
 			return err
+		}
+		due := price
+		if credit.IsPositive() { // most customers have none: no lock, no second read
+			if due, err = f.applyCreditTx(ctx, tx, p, price); err != nil {
+				return err
+			}
 		}
 		if p.Status == domain.PaymentAuthorised {
 			if err := p.RequestCapture(due, f.opts.Now()); err != nil {
@@ -292,9 +305,12 @@ func (f *Flows) OnTripEnded(ctx context.Context, ev events.Event) error {
 }
 
 func (f *Flows) run(ctx context.Context, op Operation) error {
-	p, err := f.store.Get(ctx, op.PaymentID)
-	if err != nil {
-		return err
+	p := op.Payment
+	if p == nil || p.ID != op.PaymentID {
+		var err error
+		if p, err = f.store.Get(ctx, op.PaymentID); err != nil {
+			return err
+		}
 	}
 	switch op.Kind {
 	case OpAuthorise:
@@ -454,7 +470,7 @@ func (f *Flows) capture(ctx context.Context, op Operation, p *domain.Payment) er
 		// The ledger's hold is the one placed at the start; an increment's
 		// extra is captured without a hold entry, settling the receivable too.
 		fromHold := domain.Money{AmountMinor: min(taken.AmountMinor, p.Held.AmountMinor), Currency: taken.Currency}
-		if _, _, err := f.ledger.PostHoldTx(ctx, tx, p.ID, fromHold); err != nil {
+		if err := f.postHoldTx(ctx, tx, p, fromHold); err != nil {
 			return err
 		}
 		if extra := taken.AmountMinor - fromHold.AmountMinor; extra > 0 {
@@ -563,17 +579,34 @@ func (f *Flows) cancel(ctx context.Context, op Operation, p *domain.Payment) err
 }
 
 // charge posts the trip's price to the customer's receivable (trip_charge,
-// reference trip id) when the trip ends. The unlock fee is not broken out by
-// TripEndedV1, so the whole price is ride revenue.
-func (f *Flows) charge(ctx context.Context, tx pgx.Tx, p *domain.Payment, price domain.Money) error {
+// reference trip id) when the trip ends, and returns the customer's available
+// credit in the price's currency, read in the same round trip without a lock
+// (applyCreditTx reads it again under the customer's lock before spending).
+// The unlock fee is not broken out by TripEndedV1, so the whole price is ride
+// revenue. A free trip posts nothing and needs no credit (zero).
+func (f *Flows) charge(ctx context.Context, tx pgx.Tx, p *domain.Payment, price domain.Money) (credit domain.Money, err error) {
 	if !price.IsPositive() {
-		return nil
+		return domain.Money{Currency: price.Currency}, nil
 	}
 	e, err := domain.TripChargeEntry(p.CustomerID, p.TripID, domain.Money{Currency: price.Currency}, price)
 	if err != nil {
+		return domain.Money{}, err
+	}
+	_, _, posted, err := f.ledger.PostTxWithBalance(ctx, tx, e, domain.CustomerCredit(p.CustomerID), price.Currency)
+	// The credit account is a liability: a credit (negative) balance is what we owe.
+	return posted.Neg(), err
+}
+
+// postHoldTx posts amount of the payment's hold in tx: in one round trip when
+// the ledger's hold is the one OnTripStarted placed for what the gateway
+// authorised (the usual case); otherwise the ledger's hold decides.
+func (f *Flows) postHoldTx(ctx context.Context, tx pgx.Tx, p *domain.Payment, amount domain.Money) error {
+	hold, err := domain.HoldEntry(p.CustomerID, p.ID, p.Held)
+	if err != nil {
+		_, _, err = f.ledger.PostHoldTx(ctx, tx, p.ID, amount)
 		return err
 	}
-	_, _, err = f.ledger.PostTx(ctx, tx, e)
+	_, _, err = f.ledger.PostExpectedHoldTx(ctx, tx, hold, amount)
 	return err
 }
 

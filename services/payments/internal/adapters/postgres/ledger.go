@@ -52,7 +52,8 @@ func (l *Ledger) Post(ctx context.Context, e domain.JournalEntry) (id domain.Ent
 	if err := checkPostable(e); err != nil {
 		return 0, false, err
 	}
-	return insertEntry(ctx, l.pool, e)
+	id, replayed, _, err = insertEntry(ctx, l.pool, e, insertOptions{})
+	return id, replayed, err
 }
 
 // PostTx stores e in tx. It is idempotent on (kind, reference): a replay posts
@@ -64,7 +65,22 @@ func (l *Ledger) PostTx(ctx context.Context, tx pgx.Tx, e domain.JournalEntry) (
 	if err := checkPostable(e); err != nil {
 		return 0, false, err
 	}
-	return insertEntry(ctx, tx, e)
+	id, replayed, _, err = insertEntry(ctx, tx, e, insertOptions{})
+	return id, replayed, err
+}
+
+// PostTxWithBalance is PostTx that also reads, in the same statement, the
+// posted balance of account in currency (as Balance's posted), e.g. the
+// customer's credit when a trip's price is charged. The balance is read from
+// the statement's snapshot, so it does not include e's own lines.
+func (l *Ledger) PostTxWithBalance(ctx context.Context, tx pgx.Tx, e domain.JournalEntry, account domain.AccountID, currency string) (id domain.EntryID, replayed bool, posted domain.Money, err error) {
+	if err := checkPostable(e); err != nil {
+		return 0, false, domain.Money{}, err
+	}
+	if _, err := domain.NewMoney(0, currency); err != nil {
+		return 0, false, domain.Money{}, fmt.Errorf("balance %s: %w", account, err)
+	}
+	return insertEntry(ctx, tx, e, insertOptions{balance: &balanceQuery{account, currency}})
 }
 
 func checkPostable(e domain.JournalEntry) error {
@@ -77,17 +93,37 @@ func checkPostable(e domain.JournalEntry) error {
 	return nil
 }
 
-// insertEntry writes the entry and its lines in one statement; on a (kind,
-// reference) conflict it writes nothing and compares with the stored entry.
-func insertEntry(ctx context.Context, q querier, e domain.JournalEntry) (domain.EntryID, bool, error) {
+// insertOptions extend insertEntry's statement; the zero value adds nothing.
+type insertOptions struct {
+	// resolve moves a pending entry to posted or voided, when the entry is written.
+	resolve *resolution
+	// balance reads the posted balance of an account, whatever happens.
+	balance *balanceQuery
+}
+
+// resolution moves a pending entry to posted or voided.
+type resolution struct {
+	id     domain.EntryID
+	status domain.EntryStatus
+}
+
+type balanceQuery struct {
+	account  domain.AccountID
+	currency string
+}
+
+// insertEntry writes the entry and its lines in one statement, with what
+// opts add to it; on a (kind, reference) conflict it writes nothing (nor
+// resolves) and compares with the stored entry. posted is the balance opts
+// asked for (zero without), read in either case.
+func insertEntry(ctx context.Context, q querier, e domain.JournalEntry, opts insertOptions) (id domain.EntryID, replayed bool, posted domain.Money, err error) {
 	accounts := make([]string, len(e.Lines))
 	amounts := make([]int64, len(e.Lines))
 	currencies := make([]string, len(e.Lines))
 	for i, ln := range e.Lines {
 		accounts[i], amounts[i], currencies[i] = string(ln.Account), ln.Amount.AmountMinor, ln.Amount.Currency
 	}
-	var id domain.EntryID
-	err := q.QueryRow(ctx, `
+	sql := `
 		WITH entry AS (
 			INSERT INTO journal_entries (kind, reference, status, line_count) VALUES ($1, $2, $3, cardinality($4::text[]))
 			ON CONFLICT (reference, kind) DO NOTHING
@@ -96,17 +132,37 @@ func insertEntry(ctx context.Context, q querier, e domain.JournalEntry) (domain.
 			INSERT INTO journal_lines (entry_id, line_no, account, amount_minor, currency)
 			SELECT entry.id, l.n, l.account, l.amount, l.currency
 			FROM entry, unnest($4::text[], $5::bigint[], $6::text[]) WITH ORDINALITY AS l(account, amount, currency, n)
-		)
-		SELECT id FROM entry`,
-		string(e.Kind), e.Reference, string(e.Status), accounts, amounts, currencies,
-	).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return replay(ctx, q, e)
+		)`
+	args := []any{string(e.Kind), e.Reference, string(e.Status), accounts, amounts, currencies}
+	if r := opts.resolve; r != nil {
+		sql += `, resolved AS (
+			UPDATE journal_entries SET status = $8 WHERE id = $7 AND EXISTS (SELECT FROM entry)
+		)`
+		args = append(args, r.id, string(r.status))
 	}
-	if err != nil {
-		return 0, false, fmt.Errorf("insert %s %s: %w", e.Kind, e.Reference, err)
+	sql += `
+		SELECT (SELECT id FROM entry)`
+	if b := opts.balance; b != nil {
+		n := len(args)
+		sql += fmt.Sprintf(`, (SELECT coalesce(sum(l.amount_minor), 0)::bigint
+			FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id
+			WHERE l.account = $%d AND l.currency = $%d AND e.status = 'posted')`, n+1, n+2)
+		args = append(args, string(b.account), b.currency)
+		posted.Currency = b.currency
 	}
-	return id, false, nil
+	var inserted *domain.EntryID
+	dest := []any{&inserted}
+	if opts.balance != nil {
+		dest = append(dest, &posted.AmountMinor)
+	}
+	if err := q.QueryRow(ctx, sql, args...).Scan(dest...); err != nil {
+		return 0, false, domain.Money{}, fmt.Errorf("insert %s %s: %w", e.Kind, e.Reference, err)
+	}
+	if inserted != nil {
+		return *inserted, false, posted, nil
+	}
+	id, replayed, err = replay(ctx, q, e)
+	return id, replayed, posted, err
 }
 
 func replay(ctx context.Context, q querier, e domain.JournalEntry) (domain.EntryID, bool, error) {
@@ -165,17 +221,73 @@ func (l *Ledger) PostHoldTx(ctx context.Context, tx pgx.Tx, reference string, am
 	if resolved {
 		return replay(ctx, tx, post)
 	}
-	id, replayed, err = insertEntry(ctx, tx, post)
+	// The hold moves to posted in the statement that writes its post: two
+	// statements in all, the locking read and this one.
+	id, replayed, _, err = insertEntry(ctx, tx, post, insertOptions{resolve: &resolution{id: hold.ID, status: domain.EntryPosted}})
 	if err != nil {
 		return 0, false, err
 	}
 	if replayed { // only reachable if a hold_post was written without resolving its hold
 		return 0, false, fmt.Errorf("post hold %s: hold is pending but entry %d already posts it", reference, id)
 	}
-	if err := setStatus(ctx, tx, hold.ID, domain.EntryPosted); err != nil {
-		return 0, false, err
-	}
 	return id, false, nil
+}
+
+// PostExpectedHoldTx is PostHoldTx for a caller that knows the hold it
+// expects (as domain.HoldEntry builds it from the payment): when the stored
+// hold is pending with exactly hold's lines, one statement locks it, writes
+// the hold_post and moves the hold to posted. Otherwise (another amount held,
+// already posted or voided, no hold) it does what PostHoldTx does, whose
+// answer is the ledger's.
+func (l *Ledger) PostExpectedHoldTx(ctx context.Context, tx pgx.Tx, hold domain.JournalEntry, amount domain.Money) (id domain.EntryID, replayed bool, err error) {
+	post, err := domain.PostHoldEntry(hold, amount)
+	if err != nil || hold.Kind != domain.KindHold {
+		return l.PostHoldTx(ctx, tx, hold.Reference, amount)
+	}
+	n := len(hold.Lines)
+	expAccounts, expAmounts, expCurrencies := make([]string, n), make([]int64, n), make([]string, n)
+	for i, ln := range hold.Lines {
+		expAccounts[i], expAmounts[i], expCurrencies[i] = string(ln.Account), ln.Amount.AmountMinor, ln.Amount.Currency
+	}
+	n = len(post.Lines)
+	accounts, amounts, currencies := make([]string, n), make([]int64, n), make([]string, n)
+	for i, ln := range post.Lines {
+		accounts[i], amounts[i], currencies[i] = string(ln.Account), ln.Amount.AmountMinor, ln.Amount.Currency
+	}
+	// The UPDATE locks the hold; a concurrent post or void makes it wait and
+	// then re-check the row, which is no longer pending.
+	var holdID, postID *domain.EntryID
+	err = tx.QueryRow(ctx, `
+		WITH hold AS (
+			UPDATE journal_entries h SET status = 'posted'
+			WHERE h.reference = $1 AND h.kind = $2 AND h.status = 'pending'
+				AND (SELECT array_agg(account ORDER BY line_no) = $3::text[] AND array_agg(amount_minor ORDER BY line_no) = $4::bigint[]
+					AND array_agg(currency::text ORDER BY line_no) = $5::text[]
+					FROM journal_lines WHERE entry_id = h.id)
+			RETURNING h.id
+		), entry AS (
+			INSERT INTO journal_entries (kind, reference, status, line_count)
+			SELECT $6, $1, $7, cardinality($8::text[]) FROM hold
+			ON CONFLICT (reference, kind) DO NOTHING
+			RETURNING id
+		), lines AS (
+			INSERT INTO journal_lines (entry_id, line_no, account, amount_minor, currency)
+			SELECT entry.id, l.n, l.account, l.amount, l.currency
+			FROM entry, unnest($8::text[], $9::bigint[], $10::text[]) WITH ORDINALITY AS l(account, amount, currency, n)
+		)
+		SELECT (SELECT id FROM hold), (SELECT id FROM entry)`,
+		hold.Reference, string(domain.KindHold), expAccounts, expAmounts, expCurrencies,
+		string(post.Kind), string(post.Status), accounts, amounts, currencies,
+	).Scan(&holdID, &postID)
+	switch {
+	case err != nil:
+		return 0, false, fmt.Errorf("post hold %s: %w", hold.Reference, err)
+	case holdID == nil: // not the pending hold expected: let the stored one decide
+		return l.PostHoldTx(ctx, tx, hold.Reference, amount)
+	case postID == nil: // only reachable if a hold_post was written without resolving its hold
+		return 0, false, fmt.Errorf("post hold %s: hold is pending but an entry already posts it", hold.Reference)
+	}
+	return *postID, false, nil
 }
 
 // VoidHold releases the hold with reference in its own transaction; see VoidHoldTx.
@@ -219,31 +331,40 @@ func setStatus(ctx context.Context, tx pgx.Tx, id domain.EntryID, status domain.
 	return nil
 }
 
-// loadEntry reads one entry with its lines; pgx.ErrNoRows when there is none.
+// loadEntry reads one entry with its lines, in one statement; pgx.ErrNoRows
+// when there is none. forUpdate locks the entry's row (lines never change).
 func loadEntry(ctx context.Context, q querier, kind domain.EntryKind, reference string, forUpdate bool) (domain.JournalEntry, error) {
-	sql := `SELECT id, kind, reference, status, created_at FROM journal_entries WHERE reference = $1 AND kind = $2`
+	sql := `
+		SELECT e.id, e.kind, e.reference, e.status, e.created_at, l.accounts, l.amounts, l.currencies
+		FROM journal_entries e CROSS JOIN LATERAL (
+			SELECT array_agg(account ORDER BY line_no) AS accounts, array_agg(amount_minor ORDER BY line_no) AS amounts,
+			       array_agg(currency::text ORDER BY line_no) AS currencies
+			FROM journal_lines WHERE entry_id = e.id
+		) l
+		WHERE e.reference = $1 AND e.kind = $2`
 	if forUpdate {
-		sql += ` FOR UPDATE`
+		sql += ` FOR UPDATE OF e`
 	}
-	var e domain.JournalEntry
-	if err := q.QueryRow(ctx, sql, reference, string(kind)).Scan(&e.ID, &e.Kind, &e.Reference, &e.Status, &e.CreatedAt); err != nil {
-		return domain.JournalEntry{}, err
-	}
-	rows, err := q.Query(ctx, `SELECT account, amount_minor, currency FROM journal_lines WHERE entry_id = $1 ORDER BY line_no`, e.ID)
+	var (
+		e          domain.JournalEntry
+		accounts   []string
+		amounts    []int64
+		currencies []string
+	)
+	err := q.QueryRow(ctx, sql, reference, string(kind)).
+		Scan(&e.ID, &e.Kind, &e.Reference, &e.Status, &e.CreatedAt, &accounts, &amounts, &currencies)
 	if err != nil {
 		return domain.JournalEntry{}, err
 	}
-	e.Lines, err = pgx.CollectRows(rows, scanLine)
-	if err != nil {
-		return domain.JournalEntry{}, err
+	if len(amounts) != len(accounts) || len(currencies) != len(accounts) {
+		return domain.JournalEntry{}, fmt.Errorf("entry %d: line columns of different lengths", e.ID)
+	}
+	e.Lines = make([]domain.Line, len(accounts))
+	for i := range accounts {
+		e.Lines[i] = domain.Line{Account: domain.AccountID(accounts[i]),
+			Amount: domain.Money{AmountMinor: amounts[i], Currency: currencies[i]}}
 	}
 	return e, nil
-}
-
-func scanLine(row pgx.CollectableRow) (domain.Line, error) {
-	var ln domain.Line
-	err := row.Scan(&ln.Account, &ln.Amount.AmountMinor, &ln.Amount.Currency)
-	return ln, err
 }
 
 // Entries returns every entry with reference (all kinds), oldest first.

@@ -65,6 +65,10 @@ func (r *Payments) Create(ctx context.Context, tx pgx.Tx, p *domain.Payment) err
 const paymentColumns = `id, customer_id, trip_id, status, intent_id, held_minor, captured_minor, refunded_minor,
 	currency, failure_code, updated_at, kind, reference, reason, created_at`
 
+// claimedPaymentColumns are paymentColumns of the payment p that ClaimDue joins.
+const claimedPaymentColumns = `p.id, p.customer_id, p.trip_id, p.status, p.intent_id, p.held_minor, p.captured_minor,
+	p.refunded_minor, p.currency, p.failure_code, p.updated_at, p.kind, p.reference, p.reason, p.created_at`
+
 func scanPayment(row pgx.Row) (*domain.Payment, error) {
 	var p domain.Payment
 	var currency string
@@ -93,32 +97,53 @@ func (r *Payments) Get(ctx context.Context, id string) (*domain.Payment, error) 
 // Update locks payment id (SELECT ... FOR UPDATE), runs fn with the transaction
 // and the payment, saves the payment and commits. An error from fn rolls
 // everything back and is returned as is. app.ErrPaymentNotFound when there is none.
-func (r *Payments) Update(ctx context.Context, id string, fn func(tx pgx.Tx, p *domain.Payment) error) error {
-	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		p, err := scanPayment(tx.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1 FOR UPDATE`, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%w: %s", app.ErrPaymentNotFound, id)
-		}
-		if err != nil {
-			return fmt.Errorf("lock payment %s: %w", id, err)
-		}
-		if err := fn(tx, p); err != nil {
-			return err
-		}
-		if p.ID != id {
-			return fmt.Errorf("update payment %s: the id must not change", id)
-		}
-		_, err = tx.Exec(ctx, `
-			UPDATE payments SET status = $2, intent_id = $3, held_minor = $4, captured_minor = $5,
-				refunded_minor = $6, failure_code = $7, updated_at = $8
-			WHERE id = $1`,
-			p.ID, string(p.Status), p.IntentID, p.Held.AmountMinor, p.Captured.AmountMinor,
-			p.Refunded.AmountMinor, p.FailureCode, p.UpdatedAt)
-		if err != nil {
-			return fmt.Errorf("save payment %s: %w", id, err)
-		}
+func (r *Payments) Update(ctx context.Context, id string, fn func(tx pgx.Tx, p *domain.Payment) error) (err error) {
+	// BEGIN and the locking read go in one round trip.
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	var p *domain.Payment
+	var scanErr error
+	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
+		p, scanErr = scanPayment(row)
 		return nil
 	})
+	br := r.pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer func() { // as pgx.BeginFunc: roll back unless committed
+		if rerr := tx.Rollback(ctx); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) && err == nil {
+			err = rerr
+		}
+	}()
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("lock payment %s: %w", id, err)
+	}
+	if errors.Is(scanErr, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: %s", app.ErrPaymentNotFound, id)
+	}
+	if scanErr != nil {
+		return fmt.Errorf("lock payment %s: %w", id, scanErr)
+	}
+	return save(ctx, tx, id, p, fn)
+}
+
+// save runs fn on p in tx, then writes p and commits.
+func save(ctx context.Context, tx pgx.Tx, id string, p *domain.Payment, fn func(tx pgx.Tx, p *domain.Payment) error) error {
+	if err := fn(tx, p); err != nil {
+		return err
+	}
+	if p.ID != id {
+		return fmt.Errorf("update payment %s: the id must not change", id)
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE payments SET status = $2, intent_id = $3, held_minor = $4, captured_minor = $5,
+			refunded_minor = $6, failure_code = $7, updated_at = $8
+		WHERE id = $1`,
+		p.ID, string(p.Status), p.IntentID, p.Held.AmountMinor, p.Captured.AmountMinor,
+		p.Refunded.AmountMinor, p.FailureCode, p.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("save payment %s: %w", id, err)
+	}
+	return tx.Commit(ctx)
 }
 
 // EnqueueTx queues op in tx, due now. The id is deterministic, so enqueueing
@@ -140,7 +165,8 @@ func (r *Payments) EnqueueTx(ctx context.Context, tx pgx.Tx, op app.Operation) (
 // claim counts an attempt and hides the operation for the lease, so a concurrent
 // worker does not call the gateway for it at the same time. At most one
 // operation per payment is taken (the oldest due), so a batch run concurrently
-// never has two operations of one payment racing for its row lock.
+// never has two operations of one payment racing for its row lock. Each
+// operation carries its payment as the claim read it (unlocked, like Get).
 func (r *Payments) ClaimDue(ctx context.Context, limit int) ([]app.Operation, error) {
 	// Ordering by next_attempt_at alone follows the partial index; ties are rare
 	// and their order carries no meaning.
@@ -156,16 +182,23 @@ func (r *Payments) ClaimDue(ctx context.Context, limit int) ([]app.Operation, er
 		)
 		UPDATE payment_operations o
 		SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
-		FROM due WHERE o.id = due.id
-		RETURNING o.id, o.payment_id, o.kind, o.amount_minor, o.currency, o.attempts, o.last_error`,
+		FROM due, payments p WHERE o.id = due.id AND p.id = o.payment_id
+		RETURNING o.id, o.payment_id, o.kind, o.amount_minor, o.currency, o.attempts, o.last_error, `+claimedPaymentColumns,
 		limit, r.lease.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim due operations: %w", err)
 	}
 	ops, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (app.Operation, error) {
 		var op app.Operation
+		var p domain.Payment
+		var currency string
 		err := row.Scan(&op.ID, &op.PaymentID, &op.Kind, &op.Amount.AmountMinor, &op.Amount.Currency,
-			&op.Attempts, &op.LastError)
+			&op.Attempts, &op.LastError,
+			&p.ID, &p.CustomerID, &p.TripID, &p.Status, &p.IntentID, &p.Held.AmountMinor,
+			&p.Captured.AmountMinor, &p.Refunded.AmountMinor, &currency, &p.FailureCode, &p.UpdatedAt,
+			&p.Kind, &p.Reference, &p.Reason, &p.CreatedAt)
+		p.Held.Currency, p.Captured.Currency, p.Refunded.Currency = currency, currency, currency
+		op.Payment = &p
 		return op, err
 	})
 	if err != nil {
