@@ -11,11 +11,13 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/mobilitycorp/platform/pkg/config"
 	"github.com/mobilitycorp/platform/pkg/events"
 	"github.com/mobilitycorp/platform/pkg/kafka"
 	"github.com/mobilitycorp/platform/pkg/service"
 	"github.com/mobilitycorp/platform/services/booking/internal/adapters/photos"
 	"github.com/mobilitycorp/platform/services/booking/internal/adapters/postgres"
+	bredis "github.com/mobilitycorp/platform/services/booking/internal/adapters/redis"
 	"github.com/mobilitycorp/platform/services/booking/internal/app"
 	"github.com/mobilitycorp/platform/services/booking/internal/domain"
 	"github.com/mobilitycorp/platform/services/booking/internal/ports/consumer"
@@ -38,10 +40,23 @@ type TripsConfig struct {
 	HoldLead time.Duration `env:"HOLD_LEAD" envDefault:"15m"`
 	// SchedulerInterval paces expiries, unlock timeouts and overdue detection.
 	SchedulerInterval time.Duration `env:"SCHEDULER_INTERVAL" envDefault:"1s"`
-	// PhotosDir is the local object store of return photos (development; an
-	// S3-compatible store implements the same interface in production).
-	// Empty means mobility/booking-photos in the system's temporary directory.
+	// PhotosStore chooses where return photos go: local (a directory,
+	// development) or s3 (an S3-compatible bucket, production).
+	PhotosStore string `env:"PHOTOS_STORE" envDefault:"local"`
+	// PhotosDir is the local store's directory. Empty means
+	// mobility/booking-photos in the system's temporary directory.
 	PhotosDir string `env:"PHOTOS_DIR"`
+	// The s3 store: endpoint URL (its scheme chooses TLS), bucket, region,
+	// credentials, and path-style addressing (most self-hosted servers).
+	S3Endpoint        string        `env:"S3_ENDPOINT"`
+	S3Bucket          string        `env:"S3_BUCKET"`
+	S3Region          string        `env:"S3_REGION"`
+	S3AccessKeyID     string        `env:"S3_ACCESS_KEY_ID"`
+	S3SecretAccessKey config.Secret `env:"S3_SECRET_ACCESS_KEY"`
+	S3PathStyle       bool          `env:"S3_PATH_STYLE" envDefault:"false"`
+	// HoldReconcileInterval paces the repair of the availability index's
+	// held flags from the database (after a crash between commit and index update).
+	HoldReconcileInterval time.Duration `env:"HOLD_RECONCILE_INTERVAL" envDefault:"30s"`
 	// PhotoMaxBytes caps one photo; the HTTP body limit caps it too.
 	PhotoMaxBytes int64 `env:"PHOTO_MAX_BYTES" envDefault:"8388608"`
 	// PhotoWindow: photos are accepted this long after a trip ended.
@@ -57,6 +72,7 @@ func (c TripsConfig) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"UNLOCK_TIMEOUT": c.UnlockTimeout, "RESERVATION_GRACE_PERIOD": c.ReservationGrace,
 		"HOLD_LEAD": c.HoldLead, "SCHEDULER_INTERVAL": c.SchedulerInterval, "PHOTO_WINDOW": c.PhotoWindow,
+		"HOLD_RECONCILE_INTERVAL": c.HoldReconcileInterval,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
@@ -67,6 +83,15 @@ func (c TripsConfig) Validate() error {
 	}
 	if c.RangeMargin < 0 || c.RangeMargin > 2 {
 		errs = append(errs, fmt.Errorf("RANGE_MARGIN must be within [0, 2], got %v", c.RangeMargin))
+	}
+	switch c.PhotosStore {
+	case "local":
+	case "s3":
+		if c.S3Endpoint == "" || c.S3Bucket == "" {
+			errs = append(errs, errors.New("PHOTOS_STORE=s3 needs S3_ENDPOINT and S3_BUCKET"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("PHOTOS_STORE must be local or s3, got %q", c.PhotosStore))
 	}
 	if c.PhotoMaxBytes <= 0 {
 		errs = append(errs, fmt.Errorf("PHOTO_MAX_BYTES must be positive, got %d", c.PhotoMaxBytes))
@@ -80,13 +105,29 @@ func (c TripsConfig) rules() domain.BookingRules {
 	return r
 }
 
+// photoStore is the configured store of return photos.
+func (c TripsConfig) photoStore() (app.PhotoStore, error) {
+	if c.PhotosStore == "s3" {
+		return photos.NewS3(photos.S3Config{
+			Endpoint: c.S3Endpoint, Bucket: c.S3Bucket, Region: c.S3Region,
+			AccessKeyID: c.S3AccessKeyID, SecretAccessKey: c.S3SecretAccessKey.Reveal(), PathStyle: c.S3PathStyle,
+		})
+	}
+	dir := c.PhotosDir
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "mobility", "booking-photos")
+	}
+	return photos.NewLocalDir(dir)
+}
+
 // TripsParts is what wireTrips built.
 type TripsParts struct {
 	Reservations     *app.Reservations
 	Trips            *app.Trips
 	ReservationsHTTP *bhttp.ReservationsHandler
 	TripsHTTP        *bhttp.TripsHandler
-	// Workers: the scheduler and the vehicle.command-acks and payments.events consumers.
+	// Workers: the scheduler, the hold reconciler and the vehicle.command-acks
+	// and payments.events consumers.
 	Workers []service.Worker
 }
 
@@ -110,11 +151,7 @@ func wireTrips(cfg TripsConfig, infra *service.Infra, kafkaCfg kafka.Config, dep
 		return nil, fmt.Errorf("trips: %w", err)
 	}
 	store := postgres.NewBookings(infra.DB)
-	dir := cfg.PhotosDir
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "mobility", "booking-photos")
-	}
-	photoStore, err := photos.NewLocalDir(dir)
+	photoStore, err := cfg.photoStore()
 	if err != nil {
 		return nil, fmt.Errorf("trips: %w", err)
 	}
@@ -133,6 +170,11 @@ func wireTrips(cfg TripsConfig, infra *service.Infra, kafkaCfg kafka.Config, dep
 		return nil, fmt.Errorf("trips: %w", err)
 	}
 	scheduler, err := app.NewScheduler(reservations, trips, cfg.SchedulerInterval, logger)
+	if err != nil {
+		return nil, fmt.Errorf("trips: %w", err)
+	}
+	reconciler, err := app.NewHoldReconciler(store, bredis.NewIndex(infra.Redis, infra.Keys), deps.Holds,
+		cfg.HoldReconcileInterval, cfg.HoldLead, reg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("trips: %w", err)
 	}
@@ -156,6 +198,6 @@ func wireTrips(cfg TripsConfig, infra *service.Infra, kafkaCfg kafka.Config, dep
 		Trips:            trips,
 		ReservationsHTTP: bhttp.NewReservationsHandler(reservations, idem),
 		TripsHTTP:        bhttp.NewTripsHandler(trips, idem, photoMax),
-		Workers:          []service.Worker{scheduler.Run, acks.Run, payments.Run},
+		Workers:          []service.Worker{scheduler.Run, reconciler.Run, acks.Run, payments.Run},
 	}, nil
 }

@@ -33,10 +33,19 @@ func NewLocalDir(dir string) (*LocalDir, error) {
 	return &LocalDir{root: abs}, nil
 }
 
+// checkKey refuses keys that are not clean relative slash paths (every store
+// applies it, so a key valid in development is valid in production).
+func checkKey(key string) error {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, `\`) || !fs.ValidPath(key) {
+		return fmt.Errorf("photos: invalid key %q", key)
+	}
+	return nil
+}
+
 // path maps a key to a file inside the root; keys that would leave it are refused.
 func (d *LocalDir) path(key string) (string, error) {
-	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, `\`) || !fs.ValidPath(key) {
-		return "", fmt.Errorf("photos: invalid key %q", key)
+	if err := checkKey(key); err != nil {
+		return "", err
 	}
 	return filepath.Join(d.root, filepath.FromSlash(key)), nil
 }
@@ -69,7 +78,7 @@ func (d *LocalDir) Put(_ context.Context, key, _ string, data []byte) error {
 	return nil
 }
 
-// Get reads the object stored under key.
+// Get reads the object stored under key; a missing one is fs.ErrNotExist.
 func (d *LocalDir) Get(_ context.Context, key string) ([]byte, error) {
 	p, err := d.path(key)
 	if err != nil {

@@ -38,6 +38,8 @@ func NewBookings(pool *pgxpool.Pool) *Bookings { return &Bookings{pool: pool} }
 const (
 	pgExclusionViolation = "23P01"
 	pgUniqueViolation    = "23505"
+	// Raised by booking_lock_eligible (migration 00006).
+	pgCustomerIneligible = "BK403"
 )
 
 // bookingConflict turns the database's refusals into domain conflicts.
@@ -47,6 +49,8 @@ func bookingConflict(err error, vehicleID string) error {
 		return err
 	}
 	switch {
+	case pgErr.Code == pgCustomerIneligible:
+		return fmt.Errorf("%w: %s", domain.ErrForbidden, pgErr.Message)
 	case pgErr.Code == pgExclusionViolation:
 		return fmt.Errorf("%w: vehicle %s is already booked for an overlapping time", domain.ErrConflict, vehicleID)
 	case pgErr.Code == pgUniqueViolation && pgErr.ConstraintName == "trips_one_active_per_customer":
@@ -56,6 +60,12 @@ func bookingConflict(err error, vehicleID string) error {
 	}
 	return err
 }
+
+// lockEligibleSQL holds the customer row until the transaction ends and
+// re-checks what a concurrent block (or licence/payment change) revokes; a
+// refusal is SQLSTATE BK403 (migration 00006). The application has checked
+// every rule, with its reason, before.
+const lockEligibleSQL = `SELECT booking_lock_eligible($1, $2)`
 
 // lockVehicleHolds serialises the writers of one vehicle's holds until the
 // transaction ends (insertReservation takes the same lock itself).
@@ -194,6 +204,10 @@ func reservationNotFound(id string) error {
 func (b *Bookings) CreateReservation(ctx context.Context, r domain.Reservation, out []app.Outgoing) error {
 	batch := &pgx.Batch{}
 	q := batchQueue{batch: batch}
+	// First in the batch: hold the customer row and re-check what a concurrent
+	// block (or licence/payment change) revokes, so no reservation commits
+	// after a block did (migration 00006).
+	batch.Queue(lockEligibleSQL, r.CustomerID, r.VehicleType.NeedsLicence())
 	if err := insertReservation(ctx, q, r); err != nil {
 		return err
 	}
@@ -313,6 +327,16 @@ func (b *Bookings) HeldBefore(ctx context.Context, vehicleID string, until time.
 		return false, fmt.Errorf("holds of vehicle %s: %w", vehicleID, err)
 	}
 	return held, nil
+}
+
+// VehiclesHeld implements app.HeldInStore: the vehicles HeldBefore(until) is true of.
+func (b *Bookings) VehiclesHeld(ctx context.Context, until time.Time) ([]string, error) {
+	ids, err := b.ids(ctx, `SELECT DISTINCT vehicle_id FROM reservations
+		WHERE status IN ('held', 'in_trip') AND start_at < $1 AND hold_until > now()`, until)
+	if err != nil {
+		return nil, fmt.Errorf("held vehicles: %w", err)
+	}
+	return ids, nil
 }
 
 // DueToExpire implements app.ReservationStore.

@@ -185,6 +185,11 @@ func (b *Bookings) StartTrip(ctx context.Context, walkUp *domain.Reservation, re
 		if err != nil {
 			return err
 		}
+		// Re-check eligibility holding the customer row until commit: a block
+		// committed before is seen, one committed after waits for the trip.
+		if _, err := tx.Exec(ctx, lockEligibleSQL, t.CustomerID, t.VehicleType.NeedsLicence()); err != nil {
+			return err
+		}
 		if walkUp != nil {
 			err = insertReservation(ctx, tx, hold)
 		} else {

@@ -340,6 +340,39 @@ func parseMember(m string) (domain.IndexHit, bool) {
 	}, true
 }
 
+// HeldVehicles lists the vehicles flagged held, for reconciliation with the
+// database: a SCAN of the vehicle hashes (all in the {avail} slot), a page of
+// HGETs pipelined per SCAN page, so Redis is never blocked for long.
+func (ix *Index) HeldVehicles(ctx context.Context) ([]string, error) {
+	prefix := ix.keys.prefix + ":v:"
+	var held []string
+	var cursor uint64
+	for {
+		keys, next, err := ix.rdb.Scan(ctx, cursor, prefix+"*", 1000).Result()
+		if err != nil {
+			return nil, fmt.Errorf("availability held scan: %w", err)
+		}
+		if len(keys) > 0 {
+			pipe := ix.rdb.Pipeline()
+			flags := make([]*goredis.StringCmd, len(keys))
+			for i, k := range keys {
+				flags[i] = pipe.HGet(ctx, k, "held")
+			}
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+				return nil, fmt.Errorf("availability held flags: %w", err)
+			}
+			for i, k := range keys {
+				if flags[i].Val() == "1" {
+					held = append(held, strings.TrimPrefix(k, prefix))
+				}
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return held, nil
+		}
+	}
+}
+
 // State returns everything the index knows of a vehicle (found false when nothing).
 func (ix *Index) State(ctx context.Context, id string) (domain.LiveState, bool, error) {
 	c := ix.rdb
