@@ -43,28 +43,33 @@ func PaymentEvents(trips PaymentTrips, reservations PaymentReservations) kafka.H
 			if f.Stage != "authorise" && ev.Type != events.TypePaymentAuthorisationFailedV1 {
 				return nil
 			}
-			if f.TripID != "" {
-				err = trips.EndForPayment(ctx, f.TripID, f.Code)
-			} else if f.ReservationID != "" {
-				err = reservations.CancelForPayment(ctx, f.ReservationID, f.Code)
+			switch {
+			case f.TripID != "":
+				return wrap(ev, trips.EndForPayment(ctx, f.TripID, f.Code))
+			case f.ReservationID != "":
+				return wrap(ev, reservations.CancelForPayment(ctx, f.ReservationID, f.Code))
 			}
+			return nil
 		case events.TypePaymentCapturedV1:
-			c, err2 := events.Decode[events.PaymentCapturedV1](ev)
-			if err2 != nil {
-				return err2
+			c, err := events.Decode[events.PaymentCapturedV1](ev)
+			if err != nil {
+				return err
 			}
 			switch c.Kind {
 			case "", events.PaymentKindTrip, events.PaymentKindTripRemainder:
 				if c.TripID != "" {
-					err = trips.OnPaymentCaptured(ctx, ev.ID, c.TripID, c.Amount.AmountMinor, c.CapturedAt)
+					return wrap(ev, trips.OnPaymentCaptured(ctx, ev.ID, c.TripID, c.Amount.AmountMinor, c.CapturedAt))
 				}
 			}
-		default:
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", ev.Type, ev.ID, err)
 		}
 		return nil
 	}
+}
+
+// wrap names the event in a handler error; nil stays nil.
+func wrap(ev events.Event, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", ev.Type, ev.ID, err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -14,7 +15,10 @@ import (
 )
 
 // tripCalls records what the consumers asked of trips and reservations.
-type tripCalls struct{ calls []string }
+type tripCalls struct {
+	calls []string
+	fail  error // returned by every call when set
+}
 
 func (c *tripCalls) OnCommandAck(_ context.Context, a events.VehicleCommandAckedV1) error {
 	c.calls = append(c.calls, fmt.Sprintf("ack %s %s %s", a.CommandID, a.Kind, a.Outcome))
@@ -23,17 +27,17 @@ func (c *tripCalls) OnCommandAck(_ context.Context, a events.VehicleCommandAcked
 
 func (c *tripCalls) EndForPayment(_ context.Context, tripID, code string) error {
 	c.calls = append(c.calls, "end "+tripID+" "+code)
-	return nil
+	return c.fail
 }
 
 func (c *tripCalls) OnPaymentCaptured(_ context.Context, _ string, tripID string, amount int64, _ time.Time) error {
 	c.calls = append(c.calls, fmt.Sprintf("captured %s %d", tripID, amount))
-	return nil
+	return c.fail
 }
 
 func (c *tripCalls) CancelForPayment(_ context.Context, reservationID, code string) error {
 	c.calls = append(c.calls, "cancel "+reservationID+" "+code)
-	return nil
+	return c.fail
 }
 
 func tripRecord(t *testing.T, topic, typ string, data any) *kgo.Record {
@@ -95,5 +99,25 @@ func TestPaymentEventsStopRentalsOnlyForRefusedHolds(t *testing.T) {
 	want := []string{"end t1 declined", "cancel r1 declined", "end t2 declined", "captured t-trip 500", "captured t-trip_remainder 500"}
 	if !slices.Equal(c.calls, want) {
 		t.Fatalf("calls %q, want %q", c.calls, want)
+	}
+}
+
+// A failure to act on a payment event must reach the consumer, which retries
+// the record (and dead-letters it in the end) instead of committing past it.
+func TestPaymentEventFailuresAreReturned(t *testing.T) {
+	boom := errors.New("database down")
+	c := tripCalls{fail: boom}
+	h := PaymentEvents(&c, &c)
+	for name, r := range map[string]*kgo.Record{
+		"refused hold of a trip": tripRecord(t, events.TopicPaymentsEvents, events.TypePaymentAuthorisationFailedV1,
+			events.PaymentFailedV1{PaymentID: "p", TripID: "t1", Stage: "authorise"}),
+		"refused hold of a reservation": tripRecord(t, events.TopicPaymentsEvents, events.TypePaymentAuthorisationFailedV1,
+			events.PaymentFailedV1{PaymentID: "p", ReservationID: "r1", Stage: "authorise"}),
+		"capture": tripRecord(t, events.TopicPaymentsEvents, events.TypePaymentCapturedV1,
+			events.PaymentCapturedV1{PaymentID: "p", TripID: "t2", Kind: events.PaymentKindTrip}),
+	} {
+		if err := h(context.Background(), r); !errors.Is(err, boom) {
+			t.Errorf("%s: handler returned %v, want the failure", name, err)
+		}
 	}
 }
