@@ -42,12 +42,18 @@ func Load(t testing.TB, raw []byte) *Spec {
 	if err := doc.Validate(context.Background()); err != nil {
 		t.Fatalf("openapitest: invalid spec: %v", err)
 	}
+	if !doc.IsOpenAPI31OrLater() {
+		t.Fatalf("openapitest: openapi %q: the platform's documents and their validation rely on 3.1", doc.OpenAPI)
+	}
 	router, err := legacy.NewRouter(doc)
 	if err != nil {
 		t.Fatalf("openapitest: spec router: %v", err)
 	}
 	return &Spec{doc: doc, router: router, seen: map[string]bool{}}
 }
+
+// Doc is the parsed document, for tests that pin its operations.
+func (s *Spec) Doc() *openapi3.T { return s.doc }
 
 // bearerPresent stands in for bearer schemes: the handler verifies the token; the
 // document only says one must be sent.

@@ -1,35 +1,23 @@
 package api_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 
-	"github.com/getkin/kin-openapi/openapi3"
-
+	"github.com/mobilitycorp/platform/pkg/httpx/openapitest"
 	"github.com/mobilitycorp/platform/services/maps-proxy/api"
 )
 
+// TestSpecLoadsAndValidates: openapitest.Load fails the test unless the
+// document parses, validates and is OpenAPI 3.1.
 func TestSpecLoadsAndValidates(t *testing.T) {
-	doc, err := openapi3.NewLoader().LoadFromData(api.Spec)
-	if err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		t.Fatalf("validate: %v", err)
-	}
-	if !doc.IsOpenAPI31OrLater() {
-		t.Fatalf("openapi %q: the handler tests rely on 3.1 validation", doc.OpenAPI)
-	}
+	openapitest.Load(t, api.Spec)
 }
 
 // TestSpecOperations pins the operations, their methods and which need no token, so
 // that a path renamed or an operation made public shows up here as well as in review.
 func TestSpecOperations(t *testing.T) {
-	doc, err := openapi3.NewLoader().LoadFromData(api.Spec)
-	if err != nil {
-		t.Fatalf("load: %v", err)
-	}
+	doc := openapitest.Load(t, api.Spec).Doc()
 	tests := []struct {
 		path, method string
 		public       bool
